@@ -1,0 +1,144 @@
+"""The endpoint catalogue: `schemas/catalogue.yaml` read into typed objects.
+
+Everything that knows about endpoints (client, Arrow contracts, dlt resources, simulator, tests)
+asks this module; nothing restates the catalogue in code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS_DIR = Path(os.environ.get("OPENAI_USAGE_SCHEMAS", ROOT / "schemas"))
+
+WIDTH_SECONDS = {"1m": 60, "1h": 3600, "1d": 86400}
+BUCKET_COLUMNS = ("start_time", "end_time", "bucket_width")
+# Marks a re-read bucket that came back empty: dlt deletes the bucket's old rows and inserts nothing.
+TOMBSTONE = "_bucket_emptied"
+
+_DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+
+
+def arrow_type(name: str) -> pa.DataType:
+    simple = {"bigint": pa.int64(), "double": pa.float64(), "boolean": pa.bool_(), "string": pa.string()}
+    if name in simple:
+        return simple[name]
+    if m := _DECIMAL.fullmatch(name):
+        return pa.decimal128(int(m[1]), int(m[2]))
+    raise ValueError(f"unknown column type {name!r} in the catalogue")
+
+
+def parse_duration(text: str) -> int:
+    """'90m', '36h', '3d', '1d12h' -> seconds."""
+    total, pos = 0, 0
+    for m in re.finditer(r"(\d+)\s*([smhdw])", text.strip()):
+        if m.start() != pos:
+            break
+        total += int(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m[2]]
+        pos = m.end()
+    if pos != len(text.strip()) or pos == 0:
+        raise ValueError(f"not a duration: {text!r} (use forms like 36h, 3d or 1d12h)")
+    return total
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    role: str  # "dimension" | "metric"
+    path: tuple[str, ...]
+    optional: bool = False
+    sim: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def arrow(self) -> pa.DataType:
+        return arrow_type(self.type)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    path: str
+    table: str
+    kind: str  # "usage" | "costs"
+    object: str
+    widths: tuple[str, ...]
+    limits: dict[str, dict[str, int]]
+    reread_seconds: int
+    restate_seconds: int
+    group_by: tuple[str, ...]
+    filters: dict[str, str]
+    dimensions: tuple[Column, ...]
+    metrics: tuple[Column, ...]
+    sim: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return self.dimensions + self.metrics
+
+    def max_limit(self, width: str) -> int:
+        return self.limits[width]["max"]
+
+    def arrow_schema(self) -> pa.Schema:
+        """The table contract: bucket columns, then the result's own fields, then the tombstone flag."""
+        fields = [
+            pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("bucket_width", pa.string(), nullable=False),
+        ]
+        fields += [pa.field(c.name, c.arrow) for c in self.columns]
+        fields.append(pa.field(TOMBSTONE, pa.bool_()))
+        return pa.schema(fields)
+
+
+def _column(name: str, spec: Any, role: str, dim_types: dict[str, str]) -> Column:
+    if role == "dimension":
+        return Column(name, dim_types[name], role, (name,))
+    path = tuple(spec.get("path", [name]))
+    return Column("_".join(path), spec["type"], role, path, bool(spec.get("optional")), spec.get("sim", {}))
+
+
+@cache
+def load(path: Path | None = None) -> dict[str, Endpoint]:
+    raw = yaml.safe_load(Path(path or SCHEMAS_DIR / "catalogue.yaml").read_text())
+    dim_types: dict[str, str] = raw["dimensions"]
+    out: dict[str, Endpoint] = {}
+    for name, spec in raw["endpoints"].items():
+        spec = {**raw["defaults"].get(spec["kind"], {}), **spec}
+        dims = tuple(spec["group_by"])
+        obj = spec.get("object") or (
+            "organization.costs.result" if spec["kind"] == "costs" else f"organization.usage.{name}.result"
+        )
+        out[name] = Endpoint(
+            name=name,
+            path=spec["path"],
+            table=spec["table"],
+            kind=spec["kind"],
+            object=obj,
+            widths=tuple(spec["widths"]),
+            limits=spec["limits"],
+            reread_seconds=parse_duration(spec["reread"]),
+            restate_seconds=parse_duration(spec.get("restate", "0s")),
+            group_by=dims,
+            filters=dict(spec.get("filters", {})),
+            dimensions=tuple(_column(d, None, "dimension", dim_types) for d in dims),
+            metrics=tuple(_column(m, s, "metric", dim_types) for m, s in spec["metrics"].items()),
+            sim=spec.get("sim", {}),
+        )
+    return out
+
+
+def endpoints() -> dict[str, Endpoint]:
+    return load()
+
+
+def by_path() -> dict[str, Endpoint]:
+    return {e.path: e for e in load().values()}

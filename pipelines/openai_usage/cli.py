@@ -1,0 +1,287 @@
+"""The `openai-usage` command line: load, demo, sandbox (and the reports built on the warehouse)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import catalogue
+from .errors import ConfigError, UsageError
+
+DEFAULT_DB = "openai_usage.duckdb"
+err = Console(stderr=True)
+out = Console()
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """dlt wraps what a resource raised; the user wants the cause, in one line."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, UsageError):
+            return exc
+        inner = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
+
+def _run(fn: Callable[[], Any], verbose: bool) -> None:
+    try:
+        fn()
+    except click.exceptions.Exit:
+        raise
+    except click.ClickException:
+        raise
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as e:  # one clear line, never a traceback unless asked
+        cause = _unwrap(e)
+        if verbose:
+            traceback.print_exception(e)
+        msg = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        if not isinstance(cause, UsageError):
+            msg = f"{type(cause).__name__}: {msg}"
+        click.echo(f"error: {msg}", err=True)
+        sys.exit(cause.exit_code if isinstance(cause, UsageError) else 1)
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.ERROR
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "ERROR")
+    for name in ("dlt", "uvicorn", "uvicorn.error", "httpx"):
+        logging.getLogger(name).setLevel(level)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Load OpenAI organization usage and costs into DuckDB (or another warehouse) and report on them."""
+
+
+# ------------------------------------------------------------------------------------------------ load
+def _endpoints(value: str | None) -> list[str]:
+    if not value:
+        return list(catalogue.endpoints())
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    cat = catalogue.endpoints()
+    for n in names:
+        if n not in cat:
+            raise ConfigError(f"unknown endpoint {n!r}; choose from: {', '.join(cat)}")
+    return names
+
+
+def _api_key() -> str:
+    key = os.environ.get("OPENAI_ADMIN_KEY", "").strip()
+    if key:
+        return key
+    import dlt
+
+    try:
+        key = dlt.secrets.get("sources.openai_usage.api_key") or ""
+    except Exception:
+        key = ""
+    return str(key).strip()
+
+
+class _Progress:
+    """A live bar per table on a terminal; plain log lines otherwise."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.bars: dict[str, Any] = {}
+        self.logged: set[str] = set()
+        self.progress: Any = None
+        if live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("buckets"), TimeElapsedColumn(), console=err, transient=True)
+
+    def __call__(self, table: str, done: int, expected: int) -> None:
+        if self.progress is not None:
+            if table not in self.bars:
+                self.bars[table] = self.progress.add_task(table, total=expected)
+            self.progress.update(self.bars[table], completed=done, total=expected)
+        elif done >= expected and table not in self.logged:
+            self.logged.add(table)
+            click.echo(f"{time.strftime('%H:%M:%S')} {table}: {done} buckets read", err=True)
+
+    def __enter__(self) -> _Progress:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def print_summary(summary: Any, console: Console = out) -> None:
+    t = Table(title="Load summary", title_justify="left")
+    for col in ("table", "rows", "buckets", "empty", "quarantined", "new columns"):
+        t.add_column(col, justify="left" if col in ("table", "new columns") else "right")
+    for name, s in sorted(summary.tables.items()):
+        t.add_row(name, f"{s['rows']:,}", f"{s['buckets']:,}", f"{s['empty_buckets']:,}",
+                  f"{s['quarantined']:,}", ", ".join(sorted(s["extra_columns"])) or "")
+    console.print(t)
+    console.print(f"{summary.pages:,} pages in {summary.requests:,} requests, {summary.retries:,} retries, "
+                  f"{summary.quarantined:,} quarantined results, {summary.seconds:.1f} s"
+                  + (" (backfill: incremental positions unchanged)" if summary.backfill else ""))
+
+
+@main.command()
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB, show_default=True,
+              envvar="OPENAI_USAGE_DB", help="DuckDB file to load into.")
+@click.option("--start", help="First day to load (YYYY-MM-DD or ISO time). Default: 30 days ago on a new warehouse.")
+@click.option("--end", help="Load up to here (exclusive): a backfill of exactly [start, end).")
+@click.option("--bucket-width", type=click.Choice(["1d", "1h", "1m"]), default="1d", show_default=True)
+@click.option("--endpoints", help="Comma-separated endpoints (default: all): " + ", ".join(catalogue.endpoints()))
+@click.option("--base-url", default="https://api.openai.com/v1", show_default=True, envvar="OPENAI_USAGE_BASE_URL")
+@click.option("--reread", help="Re-read window, e.g. 36h or 3d (default: 1d for usage, 3d for costs).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Requests in flight per endpoint.")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=60.0, show_default=True,
+              help="Seconds to wait for one response.")
+@click.option("-v", "--verbose", is_flag=True, help="Show library logs and tracebacks.")
+def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoints: str | None, base_url: str,
+         reread: str | None, concurrency: int, timeout: float, verbose: bool) -> None:
+    """Load usage and costs incrementally into DuckDB."""
+    _quiet_libraries(verbose)
+
+    def go() -> None:
+        from .pipeline import LoadRequest, run_load
+        from .timeparse import parse_reread, parse_time
+
+        req = LoadRequest(
+            db=db, api_key="", base_url=base_url, endpoints=_endpoints(endpoints), bucket_width=bucket_width,
+            start=parse_time(start, "--start") if start else None, end=parse_time(end, "--end") if end else None,
+            reread=parse_reread(reread) if reread else None, concurrency=concurrency, timeout=timeout,
+            now=int(os.environ["OPENAI_USAGE_NOW"]) if os.environ.get("OPENAI_USAGE_NOW") else None)
+        from .pipeline import validate
+
+        validate(req)
+        req.api_key = _api_key()
+        if not req.api_key:
+            from .client import ADMIN_KEY_HELP
+
+            raise ConfigError(f"no admin key: {ADMIN_KEY_HELP} (or put it in .dlt/secrets.toml)")
+        with _Progress(err.is_terminal and not verbose) as progress:
+            summary = run_load(req, progress)
+        print_summary(summary)
+        from .views import apply_views
+
+        apply_views(db)
+
+    _run(go, verbose)
+
+
+# ------------------------------------------------------------------------------------------------ sandbox
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True, help="Days of history.")
+@click.option("--scale", type=click.FloatRange(0.01, 10000), default=1.0, show_default=True,
+              help="Organization size: multiplies the number of usage streams.")
+@click.option("--now", "now_text", help="Freeze the clock at this time (default: the wall clock).")
+@click.option("--latency-ms", type=click.FloatRange(0, 60000), default=0.0, show_default=True)
+@click.option("--jitter-ms", type=click.FloatRange(0, 60000), default=0.0, show_default=True)
+@click.option("--fault", "faults", multiple=True, metavar="SPEC",
+              help="e.g. 429:every=5, 500:p=0.1,burst=3, costs_quirk (repeatable). Kinds: "
+                   + ", ".join(__import__("openai_usage.simulator.faults", fromlist=["KINDS"]).KINDS))
+@click.option("--fault-seed", type=int, default=0, show_default=True)
+@click.option("--admin-key", "admin_keys", multiple=True, help="Admin keys to accept (default: the sandbox key).")
+@click.option("--truth", "truth_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the exact daily totals of every endpoint as JSON to this file and exit.")
+def sandbox(port: int, seed: int, days: int, scale: float, now_text: str | None, latency_ms: float,
+            jitter_ms: float, faults: tuple[str, ...], fault_seed: int, admin_keys: tuple[str, ...],
+            truth_file: Path | None) -> None:
+    """Serve a synthetic organization on 127.0.0.1 that behaves like the OpenAI Admin API."""
+    _quiet_libraries(False)
+
+    def go() -> None:
+        from .simulator import Org, Sandbox
+        from .simulator.faults import FaultPlan, FaultSpecError
+        from .simulator.server import DEFAULT_ADMIN_KEY
+        from .timeparse import parse_time
+
+        try:
+            plan = FaultPlan.parse(list(faults), fault_seed)
+        except FaultSpecError as e:
+            raise ConfigError(str(e)) from None
+        now = parse_time(now_text, "--now") if now_text else None
+        org = Org(seed=seed, days=days, now=now, scale=scale)
+        if truth_file is not None:
+            _write_truth(org, truth_file)
+            return
+        sb = Sandbox(org, faults=plan, latency_ms=latency_ms, jitter_ms=jitter_ms,
+                     admin_keys=admin_keys or (DEFAULT_ADMIN_KEY,), port=port)
+        click.echo(f"OpenAI Admin API sandbox on http://127.0.0.1:{port}/v1  (seed {seed}, {days} days)", err=True)
+        if not admin_keys:
+            click.echo(f"admin key: {DEFAULT_ADMIN_KEY}", err=True)
+        sb.serve_forever()
+
+    _run(go, False)
+
+
+def _write_truth(org: Any, path: Path) -> None:
+    import json
+
+    from .simulator import truth
+
+    doc: dict[str, Any] = {"seed": org.seed, "now": org.clock.now(), "start": org.start, "endpoints": {}}
+    for name in org.catalogue:
+        rows = truth.totals(org, name, org.start, None, "1d", ())
+        doc["endpoints"][name] = [{"start_time": k[0], **{m: str(v) if not isinstance(v, int) else v
+                                                          for m, v in vals.items()}}
+                                  for k, vals in sorted(rows.items())]
+    path.write_text(json.dumps(doc, indent=1))
+    click.echo(f"wrote ground truth for {len(doc['endpoints'])} endpoints to {path}", err=True)
+
+
+# ------------------------------------------------------------------------------------------------ demo
+@main.command()
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=Path("demo/openai_usage.duckdb"),
+              show_default=True)
+@click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+def demo(db: Path, days: int, seed: int) -> None:
+    """The whole product against the built-in simulator: no key needed."""
+    _quiet_libraries(False)
+
+    def go() -> None:
+        from .pipeline import LoadRequest, run_load
+        from .simulator import Org, Sandbox
+        from .simulator.server import DEFAULT_ADMIN_KEY
+        from .views import apply_views
+
+        db.parent.mkdir(parents=True, exist_ok=True)
+        if db.exists():
+            db.unlink()
+        org = Org(seed=seed, days=days)
+        now = org.clock.now()
+        with Sandbox(org) as sb:
+            err.print(f"simulator serving a synthetic organization on {sb.url}")
+            req = LoadRequest(db=db, api_key=DEFAULT_ADMIN_KEY, base_url=sb.url, start=org.start, now=now)
+            with _Progress(err.is_terminal) as progress:
+                summary = run_load(req, progress)
+        print_summary(summary)
+        apply_views(db)
+        out.print(f"\nwarehouse: {db}  (try: duckdb {db} \"select * from reporting.monthly_costs\")")
+
+    _run(go, False)
+
+
+if __name__ == "__main__":
+    main()

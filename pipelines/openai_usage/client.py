@@ -1,0 +1,216 @@
+"""The HTTP client for the Usage and Costs API: httpx, retries with tenacity, cursor pagination."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import orjson
+import tenacity
+
+from .catalogue import WIDTH_SECONDS, Endpoint
+from .errors import ApiError, AuthError, PaginationError, TransientError
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+ADMIN_KEY_HELP = ("an organization admin key (sk-admin-...) is needed: create one at "
+                  "https://platform.openai.com/settings/organization/admin-keys and set OPENAI_ADMIN_KEY")
+RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+
+
+@dataclass
+class Page:
+    """One decoded page and the window it answers."""
+
+    data: list[dict[str, Any]]
+    has_more: bool
+    next_page: str | None
+
+
+@dataclass
+class RunStats:
+    """Counters shared by all threads of one run."""
+
+    counts: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, key: str, n: int = 1) -> None:
+        with self.lock:
+            self.counts[key] += n
+
+
+class AdaptiveLimit:
+    """Caps requests in flight; halves the cap on 429 and regrows it by one per run of successes."""
+
+    def __init__(self, limit: int) -> None:
+        self.max = max(1, limit)
+        self.limit = self.max
+        self.active = 0
+        self.ok_streak = 0
+        self.cond = threading.Condition()
+
+    def __enter__(self) -> AdaptiveLimit:
+        with self.cond:
+            while self.active >= self.limit:
+                self.cond.wait()
+            self.active += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self.cond:
+            self.active -= 1
+            self.cond.notify_all()
+
+    def throttled(self) -> None:
+        with self.cond:
+            self.limit = max(1, self.limit // 2)
+            self.ok_streak = 0
+
+    def succeeded(self) -> None:
+        with self.cond:
+            self.ok_streak += 1
+            if self.limit < self.max and self.ok_streak >= 2 * self.limit:
+                self.limit += 1
+                self.ok_streak = 0
+                self.cond.notify_all()
+
+
+class UsageClient:
+    def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, timeout: float = 60.0,
+                 max_attempts: int = 8, max_backoff: float = 60.0, concurrency: int = 4,
+                 stats: RunStats | None = None) -> None:
+        if not api_key:
+            raise AuthError(f"no admin key: {ADMIN_KEY_HELP}")
+        self.base_url = base_url.rstrip("/")
+        self.stats = stats or RunStats()
+        self.limit = AdaptiveLimit(concurrency)
+        self.max_backoff = max_backoff
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "openai-usage-pipeline"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=max(8, concurrency * 2), max_keepalive_connections=max(8, concurrency)),
+        )
+        self._retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientError),
+            wait=self._wait,
+            stop=tenacity.stop_after_attempt(max_attempts),
+            before_sleep=lambda rs: self.stats.add("retries"),
+            reraise=True,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientError) and exc.retry_after is not None:
+            return min(exc.retry_after, self.max_backoff) + random.uniform(0, 0.25)
+        return min(self.max_backoff, 0.5 * 2 ** (state.attempt_number - 1)) * random.uniform(0.5, 1.0)
+
+    # ---------------------------------------------------------------- one request
+    def get(self, path: str, params: list[tuple[str, Any]], exact: bool = False) -> dict[str, Any]:
+        """GET with retries; decodes JSON (with exact decimals when asked)."""
+        return self._retrying(self._get_once, path, params, exact)
+
+    def _get_once(self, path: str, params: list[tuple[str, Any]], exact: bool) -> dict[str, Any]:
+        with self.limit:
+            self.stats.add("requests")
+            try:
+                resp = self._http.get(path, params=params)
+            except httpx.TimeoutException:
+                raise TransientError(f"timed out reading {path}") from None
+            except httpx.TransportError as e:
+                raise TransientError(f"connection problem on {path}: {type(e).__name__}") from None
+        status = resp.status_code
+        if status == 200:
+            try:
+                body = json.loads(resp.content, parse_float=Decimal) if exact else orjson.loads(resp.content)
+            except ValueError:
+                raise TransientError(f"{path} answered with a broken JSON body") from None
+            if not isinstance(body, dict):
+                raise TransientError(f"{path} answered with JSON that is not an object")
+            self.limit.succeeded()
+            return body
+        message = _error_message(resp)
+        if status == 429:
+            self.limit.throttled()
+            raise TransientError(f"rate limited on {path}", _retry_after(resp))
+        if status in RETRY_STATUSES or status >= 500:
+            raise TransientError(f"{path} answered {status}: {message}", _retry_after(resp))
+        if status in (401, 403):
+            raise AuthError(f"the API refused the key ({status}: {message}); {ADMIN_KEY_HELP}")
+        raise ApiError(f"{path} answered {status}: {message}")
+
+    # ---------------------------------------------------------------- pagination
+    def pages(self, ep: Endpoint, params: list[tuple[str, Any]], max_pages: int) -> Iterator[Page]:
+        """Follow has_more/next_page, resending the query unchanged plus the cursor."""
+        exact = any(c.type.startswith("decimal") for c in ep.metrics)
+        cursor: str | None = None
+        seen: set[str] = set()
+        previous_empty = False
+        for _ in range(max_pages + 1):
+            try:
+                body = self.get(ep.path, params + ([("page", cursor)] if cursor else []), exact)
+            except ApiError as e:
+                # Costs quirk: has_more with a cursor on empty pages past the data, and that cursor fails.
+                if cursor and previous_empty and "page token" in str(e).lower():
+                    self.stats.add("quirk_end_of_data")
+                    return
+                raise
+            self.stats.add("pages")
+            data = body.get("data") or []
+            page = Page(data, bool(body.get("has_more")), body.get("next_page"))
+            yield page
+            if not page.has_more or not page.next_page:
+                return
+            if page.next_page in seen:
+                raise PaginationError(f"{ep.path} repeated the page cursor; stopping rather than looping")
+            seen.add(page.next_page)
+            cursor = page.next_page
+            previous_empty = all(not _results(b) for b in data)
+        raise PaginationError(f"{ep.path} kept saying has_more after {max_pages} pages; "
+                              "stopping rather than reading forever")
+
+
+def _results(bucket: dict[str, Any]) -> list[Any]:
+    return bucket.get("results") or bucket.get("result") or []
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_message(resp: httpx.Response) -> str:
+    try:
+        err = orjson.loads(resp.content).get("error") or {}
+        return str(err.get("message") or resp.reason_phrase)
+    except (ValueError, AttributeError):
+        return resp.reason_phrase or "no message"
+
+
+def request_params(ep: Endpoint, start: int, end: int | None, width: str, group_by: tuple[str, ...],
+                   filters: dict[str, list[str]] | None = None) -> list[tuple[str, Any]]:
+    params: list[tuple[str, Any]] = [("start_time", start)]
+    if end is not None:
+        params.append(("end_time", end))
+    params += [("bucket_width", width), ("limit", ep.max_limit(width))]
+    params += [("group_by", g) for g in group_by]
+    for name, values in (filters or {}).items():
+        params += [(name, v) for v in values]
+    return params
+
+
+def expected_pages(start: int, end: int, width: str, limit: int) -> int:
+    return -(-(end - start) // WIDTH_SECONDS[width] // limit) if end > start else 1
+

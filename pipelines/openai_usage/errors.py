@@ -1,0 +1,33 @@
+"""Errors the user sees as one clear line. Exit code 2: the input is wrong; 1: the run failed."""
+
+from __future__ import annotations
+
+
+class UsageError(Exception):
+    exit_code = 1
+
+
+class ConfigError(UsageError):
+    """Bad arguments or configuration: nothing was sent anywhere."""
+
+    exit_code = 2
+
+
+class AuthError(UsageError):
+    """401/403: the key is missing, wrong, or not an admin key."""
+
+
+class ApiError(UsageError):
+    """The API refused a request we cannot fix by retrying."""
+
+
+class PaginationError(UsageError):
+    """The API's cursors misbehaved (repeating cursor, runaway page count)."""
+
+
+class TransientError(UsageError):
+    """A failure worth retrying: 429, 5xx, 408, timeouts, dropped connections, broken bodies."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,187 @@
+"""Pages to typed Arrow tables: one row per result, bucket columns repeated, built column by column.
+
+What the contracts don't know is kept, never dropped: unknown fields become extra columns, and
+results of an unknown `object` kind go to the quarantine table as raw JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from .catalogue import Endpoint
+
+QUARANTINE_TABLE = "_quarantine"
+QUARANTINE_SCHEMA = pa.schema([
+    pa.field("endpoint", pa.string(), nullable=False),
+    pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("bucket_width", pa.string(), nullable=False),
+    pa.field("object", pa.string()),
+    pa.field("raw_sha256", pa.string(), nullable=False),
+    pa.field("raw_json", pa.string(), nullable=False),
+])
+_KNOWN_BUCKET_KEYS = {"object", "start_time", "end_time", "results", "result"}
+
+
+class ContractError(ValueError):
+    """A value that cannot be held in its contract type without losing information."""
+
+
+@dataclass
+class Flattened:
+    table: pa.Table | None
+    quarantine: pa.Table | None
+    buckets: int = 0
+    empty_buckets: int = 0
+    rows: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+
+
+def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi: int) -> Flattened:
+    """Rows for the buckets whose start lies in [lo, hi); an empty bucket becomes one tombstone row."""
+    schema = ep.arrow_schema()
+    starts: list[int] = []
+    ends: list[int] = []
+    rows: list[dict[str, Any]] = []
+    bucket_extras: list[dict[str, Any]] = []
+    quarantined: list[tuple[int, int, Any]] = []
+    n_buckets = n_empty = 0
+    tomb: list[bool] = []
+    for b in buckets:
+        a, e = int(b["start_time"]), int(b["end_time"])
+        if not lo <= a < hi:
+            continue  # outside what was asked (e.g. empty pages past the data): not ours to write
+        n_buckets += 1
+        results = b.get("results")
+        if results is None:
+            results = b.get("result") or []
+        extras = {k: v for k, v in b.items() if k not in _KNOWN_BUCKET_KEYS}
+        mine = []
+        for r in results:
+            if r.get("object", ep.object) == ep.object:
+                mine.append(r)
+            else:
+                quarantined.append((a, e, r))
+        if not mine:
+            n_empty += 1
+            mine = [{}]
+            tomb.append(True)
+        else:
+            tomb.extend([False] * len(mine))
+        starts.extend([a] * len(mine))
+        ends.extend([e] * len(mine))
+        rows.extend(mine)
+        bucket_extras.extend([extras] * len(mine))
+
+    table = None
+    extra_names: list[str] = []
+    if rows:
+        arrays: list[pa.Array] = [
+            pa.array([s * 1_000_000 for s in starts], pa.int64()).cast(schema.field("start_time").type),
+            pa.array([s * 1_000_000 for s in ends], pa.int64()).cast(schema.field("end_time").type),
+            pa.array([width] * len(rows), pa.string()),
+        ]
+        for col in ep.columns:
+            arrays.append(_column(col.path, col.arrow, rows, col.name))
+        arrays.append(pa.array(tomb, pa.bool_()))
+        table = pa.Table.from_arrays(arrays, schema=schema)
+        known = {c.path[0] for c in ep.columns} | {"object"}
+        for name, values in _extras(rows, known, bucket_extras, set(schema.names)).items():
+            table = table.append_column(name, values)
+            extra_names.append(name)
+    q = None
+    if quarantined:
+        raws = [orjson.dumps(r, option=orjson.OPT_SORT_KEYS, default=str).decode() for _, _, r in quarantined]
+        q = pa.Table.from_arrays([
+            pa.array([ep.name] * len(raws)),
+            pa.array([a * 1_000_000 for a, _, _ in quarantined], pa.int64()).cast(QUARANTINE_SCHEMA.field(1).type),
+            pa.array([e * 1_000_000 for _, e, _ in quarantined], pa.int64()).cast(QUARANTINE_SCHEMA.field(2).type),
+            pa.array([width] * len(raws)),
+            pa.array([r.get("object") for _, _, r in quarantined], pa.string()),
+            pa.array([hashlib.sha256(x.encode()).hexdigest() for x in raws]),
+            pa.array(raws),
+        ], schema=QUARANTINE_SCHEMA)
+    return Flattened(table, q, n_buckets, n_empty, len(rows) - n_empty, extra_names)
+
+
+def _column(path: tuple[str, ...], typ: pa.DataType, rows: list[dict[str, Any]], name: str) -> pa.Array:
+    if len(path) == 1:
+        key = path[0]
+        values = [r.get(key) for r in rows]
+    else:
+        values = []
+        for r in rows:
+            v: Any = r
+            for k in path:
+                v = v.get(k) if isinstance(v, dict) else None
+            values.append(v)
+    if pa.types.is_decimal(typ):
+        values = [_decimal(v, typ.scale, name) for v in values]
+    try:
+        return pa.array(values, typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([_coerce(v, typ, name) for v in values], typ)
+
+
+def _decimal(v: Any, scale: int, name: str) -> Decimal | None:
+    if v is None:
+        return None
+    try:
+        d = v if isinstance(v, Decimal) else Decimal(str(v))  # str(float) is the shortest exact repr
+    except InvalidOperation:
+        raise ContractError(f"{name}: {v!r} is not a number") from None
+    if not d.is_finite():
+        raise ContractError(f"{name}: {v!r} is not a finite number")
+    return d.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
+
+
+def _coerce(v: Any, typ: pa.DataType, name: str) -> Any:
+    if v is None:
+        return None
+    if pa.types.is_integer(typ):
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+            return int(v)
+    elif pa.types.is_floating(typ):
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            pass
+    elif pa.types.is_boolean(typ):
+        if isinstance(v, str) and v.lower() in ("true", "false"):
+            return v.lower() == "true"
+    elif pa.types.is_string(typ):
+        return v if isinstance(v, str) else orjson.dumps(v).decode()
+    raise ContractError(f"{name}: {v!r} does not fit the contract type {typ}")
+
+
+def _extras(rows: list[dict[str, Any]], known: set[str], bucket_extras: list[dict[str, Any]],
+            taken: set[str]) -> dict[str, pa.Array]:
+    """Unknown result (and bucket) fields as typed columns, never dropped."""
+    out: dict[str, pa.Array] = {}
+    for k in sorted(set().union(*rows) - known):
+        out[k if k not in taken else f"result_{k}"] = _infer([r.get(k) for r in rows])
+    bnames = sorted(set().union(*bucket_extras))
+    if bnames:
+        for k in bnames:
+            out[k if k not in taken and k not in out else f"bucket_{k}"] = _infer([x.get(k) for x in bucket_extras])
+    return out
+
+
+def _infer(values: list[Any]) -> pa.Array:
+    kinds = {type(v) for v in values if v is not None}
+    if kinds == {bool}:
+        return pa.array(values, pa.bool_())
+    if kinds and kinds <= {int}:
+        return pa.array(values, pa.int64())
+    if kinds and kinds <= {int, float, Decimal}:
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    return pa.array([None if v is None else v if isinstance(v, str) else orjson.dumps(v, default=str).decode()
+                     for v in values], pa.string())

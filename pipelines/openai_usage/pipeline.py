@@ -1,0 +1,176 @@
+"""Running a load: one dlt pipeline per warehouse, guarded by a lock, summarised at the end."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+
+from . import catalogue
+from .client import RunStats, UsageClient
+from .errors import ConfigError, UsageError
+from .source import Progress, openai_usage, resource_name
+from .windows import floor
+
+PIPELINE_NAME = "openai_usage"
+DATASET = "openai_usage"
+DEFAULT_START_DAYS = 30
+
+os.environ.setdefault("NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true")  # gzip-9 costs far more than it saves
+
+
+class LoadRunning(UsageError):
+    pass
+
+
+@dataclass
+class LoadRequest:
+    db: Path
+    api_key: str
+    base_url: str
+    endpoints: list[str] = field(default_factory=lambda: list(catalogue.endpoints()))
+    bucket_width: str = "1d"
+    start: int | None = None
+    end: int | None = None
+    reread: int | None = None  # seconds; None = each endpoint's default
+    concurrency: int = 4
+    timeout: float = 60.0
+    max_attempts: int = 8
+    max_backoff: float = 60.0
+    group_by: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per endpoint; default: every dimension
+    now: int | None = None  # for tests against a simulator with its own clock
+
+
+@dataclass
+class LoadSummary:
+    tables: dict[str, dict[str, Any]]
+    requests: int
+    pages: int
+    retries: int
+    quarantined: int
+    seconds: float
+    backfill: bool
+    load_info: LoadInfo | None = None
+
+
+def validate(req: LoadRequest) -> None:
+    cat = catalogue.endpoints()
+    unknown = [e for e in req.endpoints if e not in cat]
+    if unknown:
+        raise ConfigError(f"unknown endpoint {unknown[0]!r}; choose from: {', '.join(cat)}")
+    if not req.endpoints:
+        raise ConfigError("no endpoints chosen")
+    if req.bucket_width not in catalogue.WIDTH_SECONDS:
+        raise ConfigError(f"unknown bucket width {req.bucket_width!r}; use 1d, 1h or 1m")
+    if req.start is not None and req.end is not None and req.end <= req.start:
+        raise ConfigError("--end must be after --start")
+    for name, dims in req.group_by.items():
+        if name not in cat:
+            raise ConfigError(f"--group-by: unknown endpoint {name!r}")
+        bad = [d for d in dims if d not in cat[name].group_by]
+        if bad:
+            raise ConfigError(f"--group-by: {name} cannot be grouped by {bad[0]!r}; "
+                              f"allowed: {', '.join(cat[name].group_by)}")
+    if req.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    folder = req.db.expanduser().resolve().parent
+    if not folder.is_dir():
+        raise ConfigError(f"the folder for the DuckDB file does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"cannot write to the folder for the DuckDB file: {folder}")
+
+
+def working_dir(db: Path) -> Path:
+    """dlt's local working folder, one per warehouse file, so a new --db starts fresh."""
+    db = db.expanduser().resolve()
+    digest = hashlib.sha256(str(db).encode()).hexdigest()[:12]
+    return db.parent / ".openai_usage" / f"{db.stem}-{digest}"
+
+
+@contextmanager
+def load_lock(db: Path) -> Iterator[None]:
+    """One load per warehouse at a time; a second one is refused, not queued behind a DuckDB lock error."""
+    lock_path = working_dir(db).with_suffix(".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LoadRunning(f"another load is running on {db}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def make_pipeline(db: Path) -> dlt.Pipeline:
+    db = db.expanduser().resolve()
+    wd = working_dir(db)
+    if not db.exists() and wd.exists():
+        shutil.rmtree(wd)  # the warehouse owns the state: no file, no position
+    return dlt.pipeline(pipeline_name=PIPELINE_NAME, pipelines_dir=str(wd),
+                        destination=dlt.destinations.duckdb(str(db)), dataset_name=DATASET)
+
+
+def _positions(pipeline: dlt.Pipeline) -> dict[str, Any]:
+    try:
+        resources = pipeline.state.get("sources", {}).get(PIPELINE_NAME, {}).get("resources", {})
+    except Exception:
+        return {}
+    return {name: r.get("incremental", {}).get("start_time", {}).get("last_value") for name, r in resources.items()}
+
+
+def run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary:
+    validate(req)
+    t0 = time.monotonic()
+    now = req.now if req.now is not None else int(time.time())
+    with load_lock(req.db):
+        pipeline = make_pipeline(req.db)
+        if pipeline.has_pending_data:
+            pipeline.load()  # finish what an interrupted run extracted before extracting anything new
+        if req.db.exists():
+            pipeline.sync_destination()
+        positions = _positions(pipeline)
+        cat = catalogue.endpoints()
+        default_start = floor(now, "1d") - DEFAULT_START_DAYS * 86400
+        initial = req.start if req.start is not None else default_start
+        # --end, or --start on endpoints that already have a position, is a backfill: exact range, state untouched.
+        backfill = tuple(
+            e for e in req.endpoints
+            if req.end is not None or (req.start is not None and positions.get(
+                resource_name(cat[e], req.bucket_width if req.bucket_width in cat[e].widths else cat[e].widths[0]))
+                is not None)
+        )
+        stats = RunStats()
+        summary: dict[str, Any] = {}
+        client = UsageClient(req.api_key, req.base_url, timeout=req.timeout, max_attempts=req.max_attempts,
+                             max_backoff=req.max_backoff, concurrency=req.concurrency, stats=stats)
+        try:
+            reread = {e: req.reread for e in req.endpoints} if req.reread is not None else None
+            source = openai_usage(client, req.endpoints, req.bucket_width, initial=initial, now=now, end=req.end,
+                                  backfill=backfill, reread=reread, group_by=req.group_by,
+                                  concurrency=req.concurrency, summary=summary,
+                                  progress=progress)
+            info = pipeline.run(source, loader_file_format="parquet")
+        finally:
+            client.close()
+    return LoadSummary(
+        tables=summary,
+        requests=stats.counts["requests"],
+        pages=stats.counts["pages"],
+        retries=stats.counts["retries"],
+        quarantined=sum(t["quarantined"] for t in summary.values()),
+        seconds=time.monotonic() - t0,
+        backfill=bool(backfill),
+        load_info=info,
+    )

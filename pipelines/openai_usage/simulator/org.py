@@ -1,0 +1,397 @@
+"""A deterministic synthetic organization: who uses what, and exactly how much, minute by minute.
+
+Usage is made of *streams* (one API key using one model with one set of options). Each stream has
+an hourly value per metric, drawn from a counter-based hash so any cell can be computed on its own,
+in any order, vectorised over streams. Minutes split an hour's value exactly, so every bucket width
+adds up to the same totals. Costs are priced from the same cells.
+
+Visibility follows a controllable clock: a minute counts once it has ended; for `restate` seconds
+after that it reports 90% of its final value (late-arriving usage), then its final value.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from .. import catalogue
+from ..catalogue import Endpoint
+
+HOUR, DAY = 3600, 86400
+PRICE_SCALE = 10**10  # money is kept as integers of 1e-10 dollars: exact, and fast in numpy
+
+_M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a good 64-bit hash, vectorised."""
+    with np.errstate(over="ignore"):
+        x = (x + _M1).astype(np.uint64)
+        x = (x ^ (x >> np.uint64(30))) * _M2
+        x = (x ^ (x >> np.uint64(27))) * _M3
+        return x ^ (x >> np.uint64(31))
+
+
+def uniform(*keys: Any) -> np.ndarray:
+    """Uniform [0, 1) from integer keys (scalars or broadcastable arrays)."""
+    h = np.uint64(0x243F6A8885A308D3)
+    with np.errstate(over="ignore"):
+        for k in keys:
+            h = _mix(np.asarray(k).astype(np.uint64) ^ h)
+    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+class Clock:
+    """'now' for the simulator: fixed for tests, or the wall clock."""
+
+    def __init__(self, now: int | None = None) -> None:
+        self.fixed = now
+
+    def now(self) -> int:
+        return int(self.fixed if self.fixed is not None else time.time())
+
+    def set(self, now: int) -> None:
+        self.fixed = int(now)
+
+    def advance(self, seconds: int) -> None:
+        self.fixed = self.now() + int(seconds)
+
+
+@dataclass
+class Streams:
+    """One endpoint's streams: dimension codes (-1 = null) and per-stream shape."""
+
+    endpoint: Endpoint
+    salt: int
+    codes: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]  # code -> value, per dimension
+    weight: np.ndarray
+    activity: np.ndarray
+    audio: np.ndarray  # streams whose model has audio meters
+
+    @property
+    def size(self) -> int:
+        return len(self.weight)
+
+
+def _ident(rng: np.random.Generator, prefix: str, n: int, length: int) -> list[str]:
+    alphabet = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+    return [prefix + "".join(rng.choice(alphabet, length)) for _ in range(n)]
+
+
+_FIRST = ["ada", "grace", "alan", "edsger", "barbara", "donald", "margaret", "ken", "frances", "john", "radia",
+          "tim", "sophie", "linus", "hedy", "claude", "katherine", "dennis", "lynn", "niklaus"]
+_LAST = ["lovelace", "hopper", "turing", "dijkstra", "liskov", "knuth", "hamilton", "thompson", "allen", "backus",
+         "perlman", "lee", "wilson", "torvalds", "lamarr", "shannon", "johnson", "ritchie", "conway", "wirth"]
+_PROJECTS = ["Default Project", "Support Copilot", "Search Relevance", "Data Labelling", "Sales Assistant",
+             "Internal Tools", "Voice Agent", "Docs QA", "Fraud Review", "Marketing Studio", "Research Sandbox",
+             "Billing Bot"]
+
+
+class Org:
+    """A synthetic organization: entities from a seed, usage from a hash of (seed, stream, time)."""
+
+    def __init__(self, seed: int = 7, days: int = 90, now: int | None = None, scale: float = 1.0,
+                 quiet: tuple[tuple[int, int], ...] = ()) -> None:
+        self.seed = int(seed)
+        self.clock = Clock(now)
+        self.scale = float(scale)
+        self.start = (self.clock.now() // DAY - int(days)) * DAY  # first day with usage (UTC midnight)
+        self.quiet = tuple(quiet)  # [start, end) periods with no usage at all
+        self.catalogue = catalogue.endpoints()
+        rng = np.random.default_rng(self.seed)
+        n_proj = min(len(_PROJECTS), 5 + int(2 * np.sqrt(self.scale)))
+        n_users = int(12 * max(1.0, np.sqrt(self.scale) * 4))
+        self.projects = [
+            {"id": pid, "name": _PROJECTS[i], "archived": i == n_proj - 1 and n_proj > 5}
+            for i, pid in enumerate(_ident(rng, "proj_", n_proj, 24))
+        ]
+        self.users = []
+        for i, uid in enumerate(_ident(rng, "user-", n_users, 24)):
+            first, last = _FIRST[i % len(_FIRST)], _LAST[(i * 7 + i // len(_FIRST)) % len(_LAST)]
+            suffix = "" if i < len(_FIRST) else str(i // len(_FIRST))
+            self.users.append({"id": uid, "name": f"{first.title()} {last.title()}",
+                               "email": f"{first}.{last}{suffix}@example.com"})
+        self.service_accounts: list[dict[str, Any]] = []
+        self.api_keys: list[dict[str, Any]] = []
+        keys_per_project = max(2, int(3 * self.scale**0.5 * 2))
+        for p in self.projects:
+            for j in range(rng.integers(1, 3)):
+                sa_id = _ident(rng, "user-", 1, 24)[0]
+                self.service_accounts.append({"id": sa_id, "name": f"{p['name'].lower().replace(' ', '-')}-bot-{j}",
+                                              "project_id": p["id"]})
+            sas = [s for s in self.service_accounts if s["project_id"] == p["id"]]
+            for k in range(keys_per_project):
+                kid = _ident(rng, "key_", 1, 16)[0]
+                if rng.random() < 0.25:
+                    owner = {"type": "service_account", "id": sas[k % len(sas)]["id"]}
+                else:
+                    owner = {"type": "user", "id": self.users[int(rng.integers(len(self.users)))]["id"]}
+                self.api_keys.append({"id": kid, "name": f"{p['name'].split()[0].lower()}-key-{k}",
+                                      "project_id": p["id"], "owner": owner})
+        self.vector_store_ids = _ident(rng, "vs_", max(3, n_proj), 24)
+        self.streams = {name: self._make_streams(i, ep, rng) for i, (name, ep) in enumerate(self.catalogue.items())
+                        if ep.kind == "usage"}
+
+    # ---------------------------------------------------------------- entities and streams
+    def _make_streams(self, salt: int, ep: Endpoint, rng: np.random.Generator) -> Streams:
+        sim = ep.sim
+        n = max(1, round(sim.get("streams", 10) * self.scale))
+        models = list(sim.get("models", {}) or [None])
+        values = sim.get("values", {})
+        keys = self.api_keys
+        key_idx = rng.integers(len(keys), size=n)
+        codes: dict[str, np.ndarray] = {}
+        labels: dict[str, np.ndarray] = {}
+
+        def put(dim: str, vals: list[Any], idx: np.ndarray) -> None:
+            uniq = sorted({v for v in vals if v is not None}, key=str)
+            pos = {v: i for i, v in enumerate(uniq)}
+            labels[dim] = np.array(uniq, dtype=object)
+            codes[dim] = np.array([pos[vals[i]] if vals[i] is not None else -1 for i in idx], dtype=np.int64)
+
+        pids = [k["project_id"] for k in keys]
+        users = [k["owner"]["id"] if k["owner"]["type"] == "user" else None for k in keys]
+        kids = [k["id"] for k in keys]
+        model_idx = rng.integers(len(models), size=n)
+        for dim in ep.group_by:
+            if dim == "project_id":
+                if ep.group_by == ("project_id",):  # project-level meters: spread over all projects
+                    put(dim, [p["id"] for p in self.projects], np.arange(n) % len(self.projects))
+                else:
+                    put(dim, pids, key_idx)
+            elif dim == "user_id":
+                put(dim, users, key_idx)
+            elif dim == "api_key_id":
+                put(dim, kids, key_idx)
+            elif dim == "model":
+                put(dim, models, model_idx)
+            elif dim == "vector_store_id":
+                put(dim, self.vector_store_ids, rng.integers(len(self.vector_store_ids), size=n))
+            else:
+                choices = values.get(dim, [None])
+                put(dim, choices, rng.integers(len(choices), size=n))
+        audio_models = {m for m, spec in (sim.get("models") or {}).items() if (spec or {}).get("audio")}
+        audio = np.array([models[i] in audio_models for i in model_idx], dtype=bool)
+        weight = rng.lognormal(0.0, 1.0, size=n)
+        weight = weight / weight.mean()
+        activity = rng.uniform(0.35, 1.0, size=n)
+        return Streams(ep, salt, codes, labels, weight, activity, audio)
+
+    # ---------------------------------------------------------------- usage cells
+    def _rhythm(self, hours: np.ndarray) -> np.ndarray:
+        """Daily and weekly rhythm with steady growth and a few spike days per org."""
+        hod = hours % 24
+        day = hours // 24
+        daily = 0.25 + 0.75 * (0.5 - 0.5 * np.cos(2 * np.pi * (hod - 4) / 24)) ** 1.5
+        dow = (day + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+        weekly = np.where(dow >= 5, 0.45, 1.0)
+        growth = 1.0 + 0.006 * np.maximum(0, day - self.start // DAY)
+        spike = np.where(uniform(self.seed, 99, day) < 0.03, 3.0, 1.0)
+        return daily * weekly * growth * spike
+
+    def hourly(self, name: str, hours: np.ndarray) -> dict[str, np.ndarray]:
+        """Final values per (hour, stream) for every generated metric: int64 arrays of shape (H, S)."""
+        st = self.streams[name]
+        ep = st.endpoint
+        h = hours[:, None].astype(np.int64)
+        s = np.arange(st.size, dtype=np.int64)[None, :]
+        live = (h * HOUR >= self.start)
+        for q0, q1 in self.quiet:
+            live &= ~((h * HOUR >= q0) & (h * HOUR < q1))
+        rhythm = self._rhythm(h)
+        active = live & (uniform(self.seed, st.salt, s, h, 1) < np.minimum(1.0, st.activity[None, :] * (0.4 + rhythm)))
+        out: dict[str, np.ndarray] = {}
+        for k, col in enumerate(ep.metrics):
+            sim = col.sim
+            if not sim:
+                continue
+            noise = 0.6 + 0.8 * uniform(self.seed, st.salt, s, h, 10 + k)
+            if "mean" in sim:
+                v = sim["mean"] * st.weight[None, :] * rhythm * noise
+            else:
+                ratio = np.where(st.audio[None, :], sim.get("audio", sim["ratio"]), sim["ratio"])
+                v = out[sim["of"]] * ratio * (0.8 + 0.4 * noise / 1.4)
+                if "min" in sim:
+                    v = np.maximum(v, sim["min"])
+            out[col.name] = np.where(active, np.floor(v), 0).astype(np.int64)
+        return out
+
+    def _minutes(self, name: str, hour: int, final: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Split one hour's final values (shape (S,)) exactly into 60 minutes: shape (60, S)."""
+        st = self.streams[name]
+        s = np.arange(st.size, dtype=np.int64)[None, :]
+        m = np.arange(60, dtype=np.int64)[:, None]
+        w = 1.0 + uniform(self.seed, st.salt, s, hour, m, 3)
+        cum = np.cumsum(w, axis=0) / w.sum(axis=0)
+        cum[-1] = 1.0
+        out = {}
+        for metric, v in final.items():
+            edges = np.floor(v[None, :] * cum).astype(np.int64)
+            out[metric] = np.diff(np.vstack([np.zeros((1, st.size), np.int64), edges]), axis=0)
+        return out
+
+    def stream_totals(self, name: str, start: int, end: int, now: int | None = None) -> dict[str, np.ndarray]:
+        """Observed totals per stream over [start, end) as seen at `now`: int64 arrays of shape (S,)."""
+        now = self.clock.now() if now is None else now
+        st = self.streams[name]
+        restate = st.endpoint.restate_seconds
+        metrics = [c.name for c in st.endpoint.metrics if c.sim]
+        totals = {m: np.zeros(st.size, np.int64) for m in metrics}
+        end = min(end, now)
+        if end <= start:
+            return totals
+        hours = np.arange(start // HOUR, -(-end // HOUR), dtype=np.int64)
+        whole = (hours * HOUR >= start) & ((hours + 1) * HOUR <= end) & ((hours + 1) * HOUR <= now - restate)
+        if whole.any():
+            vals = self.hourly(name, hours[whole])
+            for m in metrics:
+                totals[m] += vals[m].sum(axis=0)
+        for hour in hours[~whole]:
+            final = {m: v[0] for m, v in self.hourly(name, np.array([hour])).items()}
+            mins = self._minutes(name, int(hour), final)
+            m_start = hour * HOUR + np.arange(60) * 60
+            m_end = m_start + 60
+            take = (m_start >= start) & (m_start < end) & (m_end <= now)
+            late = (m_end > now - restate)[:, None]
+            for m in metrics:
+                v = mins[m]
+                v = np.where(late, v - v // 10, v)
+                totals[m] += v[take].sum(axis=0)
+        return totals
+
+    # ---------------------------------------------------------------- results as the API groups them
+    def usage_results(self, name: str, start: int, end: int, group_by: tuple[str, ...] = (),
+                      filters: dict[str, set[Any]] | None = None, now: int | None = None) -> list[dict[str, Any]]:
+        """The results of one bucket: one per combination of grouped dimensions, nulls elsewhere."""
+        st = self.streams[name]
+        ep = st.endpoint
+        totals = self.stream_totals(name, start, end, now)
+        mask = np.zeros(st.size, bool)
+        for v in totals.values():
+            mask |= v > 0
+        for dim, allowed in (filters or {}).items():
+            vals = np.array([_decode(st, dim, c) for c in st.codes[dim]], dtype=object)
+            mask &= np.isin(vals, np.array(list(allowed), dtype=object))
+        idx = np.nonzero(mask)[0]
+        if idx.size == 0:
+            return []
+        gdims = [d for d in ep.group_by if d in group_by]
+        if gdims:
+            keys = np.stack([st.codes[d][idx] for d in gdims], axis=1)
+            uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        else:
+            uniq, inverse = np.zeros((1, 0), np.int64), np.zeros(idx.size, np.int64)
+        inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        starts = np.searchsorted(inverse[order], np.arange(len(uniq)))
+        sums = {m: np.add.reduceat(v[idx][order], starts) for m, v in totals.items()}
+        results = []
+        for g in range(len(uniq)):
+            r: dict[str, Any] = {"object": ep.object}
+            for c in ep.metrics:
+                if c.sim:
+                    r[c.name] = int(sums[c.name][g])
+            for d in ep.group_by:
+                r[d] = _decode(st, d, uniq[g][gdims.index(d)]) if d in gdims else None
+            results.append(r)
+        return results
+
+    def cost_results(self, start: int, end: int, group_by: tuple[str, ...] = (),
+                     filters: dict[str, set[Any]] | None = None, now: int | None = None) -> list[dict[str, Any]]:
+        """One costs bucket: amounts as exact Decimals, priced from the usage cells of the same window."""
+        now = self.clock.now() if now is None else now
+        cells: dict[tuple[str | None, str], list[int]] = {}  # (project, line_item) -> [units, quantity]
+
+        def add(project: str | None, item: str, units: int, qty: int | None) -> None:
+            acc = cells.setdefault((project, item), [0, 0])
+            acc[0] += units
+            acc[1] += qty or 0
+
+        for name, st in self.streams.items():
+            sim = st.endpoint.sim
+            models = sim.get("models") or {}
+            priced = sim.get("line_items") or {}
+            totals = self.stream_totals(name, start, end, now)
+            proj = st.labels["project_id"][st.codes["project_id"]]
+            model = st.labels["model"][st.codes["model"]] if "model" in st.codes else None
+            for metric, spec in priced.items():
+                units = _price_units(spec["per_unit"], per_million=False)
+                for p in np.unique(proj):
+                    qty = int(totals[metric][proj == p].sum())
+                    if qty:
+                        add(p, spec["name"], qty * units, qty)
+            for metric, meter in (sim.get("meters") or {}).items():
+                for mname, prices in models.items():
+                    if metric not in (prices or {}):
+                        continue
+                    units = _price_units(prices[metric], per_million=True)
+                    sel = model == mname
+                    for p in np.unique(proj[sel]):
+                        qty = int(totals[metric][sel & (proj == p)].sum())
+                        if metric == "input_tokens" and "input_cached_tokens" in prices:
+                            qty -= int(totals["input_cached_tokens"][sel & (proj == p)].sum())  # billed apart
+                        if qty:
+                            add(p, f"{mname}, {meter}", qty * units, qty)
+        for item, daily in (self.catalogue["costs"].sim.get("org_items") or {}).items():
+            per_minute = _price_units(daily, per_million=False) // 1440
+            minutes = self._billable_minutes(start, min(end, now))
+            if minutes:
+                add(None, item, per_minute * minutes, None)
+
+        if filters and "project_id" in filters:
+            cells = {k: v for k, v in cells.items() if k[0] in filters["project_id"]}
+        grouped: dict[tuple[str | None, str | None], list[int]] = {}
+        for (p, item), (units, qty) in cells.items():
+            key = (p if "project_id" in group_by else None, item if "line_item" in group_by else None)
+            acc = grouped.setdefault(key, [0, 0])
+            acc[0] += units
+            acc[1] += qty
+        out = []
+        for (p, item), (units, qty) in sorted(grouped.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+            if units == 0:
+                continue
+            out.append({
+                "object": "organization.costs.result",
+                "amount": {"value": Decimal(units).scaleb(-10).normalize(), "currency": "usd"},
+                "line_item": item,
+                "project_id": p,
+                "quantity": qty if ("line_item" in group_by and qty) else None,
+            })
+        return out
+
+    def _billable_minutes(self, start: int, end: int) -> int:
+        start = max(start, self.start)
+        if end <= start:
+            return 0
+        quiet = sum(max(0, min(end, q1) - max(start, q0)) for q0, q1 in self.quiet)
+        return (end - start - quiet) // 60
+
+    def results(self, name: str, start: int, end: int, group_by: tuple[str, ...] = (),
+                filters: dict[str, set[Any]] | None = None, now: int | None = None) -> list[dict[str, Any]]:
+        if self.catalogue[name].kind == "costs":
+            return self.cost_results(start, end, group_by, filters, now)
+        return self.usage_results(name, start, end, group_by, filters, now)
+
+    @cached_property
+    def directory(self) -> dict[str, list[dict[str, Any]]]:
+        return {"projects": self.projects, "users": self.users, "api_keys": self.api_keys,
+                "service_accounts": self.service_accounts}
+
+
+def _decode(st: Streams, dim: str, code: int) -> Any:
+    if code < 0:
+        return None
+    return st.labels[dim][code]
+
+
+def _price_units(dollars: float, per_million: bool) -> int:
+    units = Decimal(str(dollars)) * PRICE_SCALE / (10**6 if per_million else 1)
+    if units != units.to_integral_value():
+        raise ValueError(f"price {dollars} is finer than 1e-10 dollars")
+    return int(units)
