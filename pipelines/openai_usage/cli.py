@@ -16,25 +16,11 @@ from rich.console import Console
 from rich.table import Table
 
 from . import catalogue
-from .errors import ConfigError, UsageError
+from .errors import ConfigError, UsageError, root_cause
 
-DEFAULT_DB = "openai_usage.duckdb"
+DEFAULT_DB = "usage.duckdb"
 err = Console(stderr=True)
 out = Console()
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    """dlt wraps what a resource raised; the user wants the cause, in one line."""
-    seen = set()
-    while id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, UsageError):
-            return exc
-        inner = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
-        if inner is None:
-            break
-        exc = inner
-    return exc
 
 
 def _run(fn: Callable[[], Any], verbose: bool) -> None:
@@ -48,7 +34,7 @@ def _run(fn: Callable[[], Any], verbose: bool) -> None:
         err.print("interrupted")
         sys.exit(130)
     except Exception as e:  # one clear line, never a traceback unless asked
-        cause = _unwrap(e)
+        cause = root_cause(e)
         if verbose:
             traceback.print_exception(e)
         msg = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
@@ -80,6 +66,16 @@ def _endpoints(value: str | None) -> list[str]:
         if n not in cat:
             raise ConfigError(f"unknown endpoint {n!r}; choose from: {', '.join(cat)}")
     return names
+
+
+def _group_by(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for v in values:
+        name, sep, dims = v.partition("=")
+        if not sep:
+            raise ConfigError(f"--group-by wants ENDPOINT=DIM,DIM, got {v!r}")
+        out[name.strip()] = tuple(d.strip() for d in dims.split(",") if d.strip())
+    return out
 
 
 def _api_key() -> str:
@@ -131,7 +127,7 @@ class _Progress:
 def print_summary(summary: Any, console: Console = out) -> None:
     t = Table(title="Load summary", title_justify="left")
     for col in ("table", "rows", "buckets", "empty", "quarantined", "new columns"):
-        t.add_column(col, justify="left" if col in ("table", "new columns") else "right")
+        t.add_column(col, justify="left" if col in ("table", "new columns") else "right", no_wrap=col == "table")
     for name, s in sorted(summary.tables.items()):
         t.add_row(name, f"{s['rows']:,}", f"{s['buckets']:,}", f"{s['empty_buckets']:,}",
                   f"{s['quarantined']:,}", ", ".join(sorted(s["extra_columns"])) or "")
@@ -154,9 +150,14 @@ def print_summary(summary: Any, console: Console = out) -> None:
               help="Requests in flight per endpoint.")
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=60.0, show_default=True,
               help="Seconds to wait for one response.")
+@click.option("--max-attempts", type=click.IntRange(1, 50), default=8, show_default=True,
+              help="Tries per request before the run fails (429, 5xx, timeouts and broken bodies are retried).")
+@click.option("--group-by", "group_by", multiple=True, metavar="ENDPOINT=DIM,DIM",
+              help="Group an endpoint by fewer dimensions than all it allows, e.g. completions=project_id,model.")
 @click.option("-v", "--verbose", is_flag=True, help="Show library logs and tracebacks.")
 def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoints: str | None, base_url: str,
-         reread: str | None, concurrency: int, timeout: float, verbose: bool) -> None:
+         reread: str | None, concurrency: int, timeout: float, max_attempts: int, group_by: tuple[str, ...],
+         verbose: bool) -> None:
     """Load usage and costs incrementally into DuckDB."""
     _quiet_libraries(verbose)
 
@@ -168,6 +169,7 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
             db=db, api_key="", base_url=base_url, endpoints=_endpoints(endpoints), bucket_width=bucket_width,
             start=parse_time(start, "--start") if start else None, end=parse_time(end, "--end") if end else None,
             reread=parse_reread(reread) if reread else None, concurrency=concurrency, timeout=timeout,
+            max_attempts=max_attempts, group_by=_group_by(group_by),
             now=int(os.environ["OPENAI_USAGE_NOW"]) if os.environ.get("OPENAI_USAGE_NOW") else None)
         from .pipeline import validate
 
@@ -252,7 +254,7 @@ def _write_truth(org: Any, path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ demo
 @main.command()
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=Path("demo/openai_usage.duckdb"),
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=Path("demo/openai_org.duckdb"),
               show_default=True)
 @click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)

@@ -7,6 +7,20 @@ class UsageError(Exception):
     exit_code = 1
 
 
+def root_cause(exc: BaseException) -> BaseException:
+    """dlt wraps what a resource raised (several layers deep); the user wants the cause."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, UsageError):
+            return exc
+        inner = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
 class ConfigError(UsageError):
     """Bad arguments or configuration: nothing was sent anywhere."""
 

@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +16,11 @@ from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.pipeline.exceptions import PipelineStepFailed
 
 from . import catalogue
 from .client import RunStats, UsageClient
-from .errors import ConfigError, UsageError
+from .errors import ConfigError, UsageError, root_cause
 from .source import Progress, openai_usage, resource_name
 from .windows import floor
 
@@ -83,11 +85,17 @@ def validate(req: LoadRequest) -> None:
                               f"allowed: {', '.join(cat[name].group_by)}")
     if req.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
+    if req.db.stem.lower() in (DATASET, "staging", "reporting", "main"):
+        raise ConfigError(f"name the DuckDB file something other than {req.db.name}: DuckDB would confuse the "
+                          f"file with the schema of the same name")
     folder = req.db.expanduser().resolve().parent
     if not folder.is_dir():
         raise ConfigError(f"the folder for the DuckDB file does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
-        raise ConfigError(f"cannot write to the folder for the DuckDB file: {folder}")
+    try:  # a real write, not os.access: root passes access checks on read-only file systems
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        raise ConfigError(f"cannot write to the folder for the DuckDB file: {folder}") from None
 
 
 def working_dir(db: Path) -> Path:
@@ -161,7 +169,13 @@ def run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary:
                                   backfill=backfill, reread=reread, group_by=req.group_by,
                                   concurrency=req.concurrency, summary=summary,
                                   progress=progress)
-            info = pipeline.run(source, loader_file_format="parquet")
+            try:
+                info = pipeline.run(source, loader_file_format="parquet")
+            except PipelineStepFailed as e:
+                cause = root_cause(e)
+                if isinstance(cause, UsageError):
+                    raise cause from None
+                raise
         finally:
             client.close()
     return LoadSummary(

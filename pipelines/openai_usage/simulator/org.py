@@ -103,6 +103,7 @@ class Org:
         self.scale = float(scale)
         self.start = (self.clock.now() // DAY - int(days)) * DAY  # first day with usage (UTC midnight)
         self.quiet = tuple(quiet)  # [start, end) periods with no usage at all
+        self.revision = 0  # bumped by every change to history, so caches of closed buckets stay honest
         self.catalogue = catalogue.endpoints()
         rng = np.random.default_rng(self.seed)
         n_proj = min(len(_PROJECTS), 5 + int(2 * np.sqrt(self.scale)))
@@ -182,6 +183,19 @@ class Org:
         weight = weight / weight.mean()
         activity = rng.uniform(0.35, 1.0, size=n)
         return Streams(ep, salt, codes, labels, weight, activity, audio)
+
+    # ---------------------------------------------------------------- rewriting history (tests, demos)
+    def silence(self, start: int, end: int) -> None:
+        """From now on the API says nothing happened in [start, end)."""
+        self.quiet = (*self.quiet, (start, end))
+        self.revision += 1
+
+    def retire(self, endpoint: str, dimension: str, value: Any) -> None:
+        """Every stream of `endpoint` with this dimension value never had any usage (a group vanishes)."""
+        st = self.streams[endpoint]
+        code = list(st.labels[dimension]).index(value)
+        st.activity[st.codes[dimension] == code] = 0.0
+        self.revision += 1
 
     # ---------------------------------------------------------------- usage cells
     def _rhythm(self, hours: np.ndarray) -> np.ndarray:

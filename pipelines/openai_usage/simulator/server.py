@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import random
 import socket
 import threading
@@ -294,8 +295,8 @@ class Sandbox:
 
     def _bucket(self, q: Query, a: int, b: int, now: int) -> bytes:
         final = b <= now - self._final_after
-        key = (q.ep.name, a, b, tuple(sorted(q.group_by)), tuple(sorted((k, tuple(sorted(map(str, v))))
-                                                                         for k, v in q.filters.items())))
+        filters = tuple(sorted((k, tuple(sorted(map(str, v)))) for k, v in q.filters.items()))
+        key = (self.org.revision, q.ep.name, a, b, tuple(sorted(q.group_by)), filters)
         if final:
             with self._cache_lock:
                 hit = self._cache.get(key)
@@ -338,6 +339,19 @@ def _iso(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+class _HideSimulatedDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, _SimulatedDrop)
+
+
+class _SimulatedDrop(ConnectionAbortedError):
+    pass
+
+
+logging.getLogger("uvicorn.error").addFilter(_HideSimulatedDrops())
+
+
 class _DroppedResponse(Response):
     """Promise a body, send part of it, and let the server close the connection."""
 
@@ -350,4 +364,4 @@ class _DroppedResponse(Response):
         headers.append((b"content-length", str(self.promised).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": self.body, "more_body": True})
-        raise ConnectionAbortedError("simulated dropped connection")
+        raise _SimulatedDrop("simulated dropped connection")

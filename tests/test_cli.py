@@ -1,0 +1,104 @@
+"""The command line as a user meets it: real processes, exit codes, one-line errors, no key in any output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ADMIN, NOW, midnight, query
+
+CLI = [sys.executable, "-m", "openai_usage.cli"]
+SECRET = "sk-admin-THIS-KEY-MUST-NEVER-BE-SHOWN-4242"
+
+
+def run(args: list[str], *, key: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None,
+        timeout: int = 240) -> subprocess.CompletedProcess[str]:
+    e = {k: v for k, v in os.environ.items() if k != "OPENAI_ADMIN_KEY"}
+    if key is not None:
+        e["OPENAI_ADMIN_KEY"] = key
+    e.update(env or {})
+    return subprocess.run(CLI + args, capture_output=True, text=True, env=e, cwd=cwd, timeout=timeout)
+
+
+def one_line_error(p: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
+    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout, p.stderr
+    assert lines, "no error message"
+    return lines[-1]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--start", "2026-02-30"], "--start"),
+    (["--start", "yesterday-ish"], "--start"),
+    (["--start", "2026-03-01", "--end", "2026-02-01"], "after"),
+    (["--endpoints", "completions,telepathy"], "telepathy"),
+    (["--bucket-width", "2d"], "2d"),
+    (["--reread", "lots"], "--reread"),
+    (["--concurrency", "0"], "concurrency"),
+    (["--db", "/nonexistent-folder/x.duckdb"], "does not exist"),
+    (["--db", "openai_usage.duckdb"], "name the DuckDB file"),
+    (["--group-by", "completions=colour"], "colour"),
+    (["--group-by", "completions"], "ENDPOINT=DIM"),
+])
+def test_bad_load_arguments_exit_2_with_one_line_and_no_network(tmp_path, args, needle):
+    # an unroutable base URL proves no request is attempted: bad input fails before any I/O
+    p = run(["load", "--db", str(tmp_path / "w.duckdb"), "--base-url", "http://127.0.0.1:9/v1", *args], key=ADMIN,
+            cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert needle in one_line_error(p)
+
+
+def test_read_only_folder_is_refused():
+    # /proc refuses new files even to root, so this holds whoever runs the tests
+    p = run(["load", "--db", "/proc/w.duckdb"], key=ADMIN)
+    assert p.returncode == 2 and "cannot write" in one_line_error(p)
+
+
+def test_missing_key_is_one_clear_line(tmp_path):
+    p = run(["load", "--db", str(tmp_path / "w.duckdb")], cwd=tmp_path)
+    assert p.returncode == 2 and "admin key" in one_line_error(p)
+
+
+def test_unreachable_base_url_fails_with_exit_1(tmp_path):
+    p = run(["load", "--db", str(tmp_path / "w.duckdb"), "--base-url", "http://127.0.0.1:9/v1",
+             "--endpoints", "moderations", "--timeout", "1", "--max-attempts", "2"], key=SECRET)
+    assert p.returncode == 1
+    assert "connection" in one_line_error(p).lower()
+    assert SECRET not in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("key,status", [(SECRET, "401"), ("sk-proj-THIS-IS-A-PROJECT-KEY-9999", "403")])
+def test_wrong_keys_exit_1_with_admin_key_hint_and_never_echo_the_key(sandbox, tmp_path, key, status):
+    p = run(["load", "--db", str(tmp_path / "w.duckdb"), "--base-url", sandbox.url, "--endpoints", "completions"],
+            key=key, env={"OPENAI_USAGE_NOW": str(NOW)})
+    assert p.returncode == 1
+    line = one_line_error(p)
+    assert status in line and "admin key" in line
+    assert key not in p.stdout + p.stderr
+
+
+def test_load_command_end_to_end_and_key_stays_out_of_every_file(sandbox, tmp_path):
+    sandbox.admin_keys.add(SECRET)
+    db = tmp_path / "w.duckdb"
+    p = run(["load", "--db", str(db), "--base-url", sandbox.url, "--start", "2026-11-10", "-v"], key=SECRET,
+            env={"OPENAI_USAGE_NOW": str(NOW)})
+    assert p.returncode == 0, p.stderr
+    assert "Load summary" in p.stdout and "usage_completions" in p.stdout
+    assert query(db, "select count(*) from openai_usage.usage_completions "
+                     f"where epoch(start_time) >= {midnight(NOW) - 14 * 86400}")[0][0] > 0
+    assert SECRET not in p.stdout + p.stderr
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert SECRET.encode() not in f.read_bytes(), f"admin key found in {f}"
+
+
+def test_demo_runs_the_whole_product_without_a_key(tmp_path):
+    p = run(["demo", "--days", "20"], cwd=tmp_path, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "Load summary" in p.stdout
+    db = tmp_path / "demo" / "openai_org.duckdb"
+    assert query(db, "select count(*) from openai_usage.costs")[0][0] > 0

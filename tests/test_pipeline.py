@@ -1,0 +1,244 @@
+"""The load pipeline against the simulator over real HTTP: exact totals, incremental re-reads, replacement."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+
+import pytest
+from openai_usage import catalogue
+from openai_usage.errors import AuthError
+from openai_usage.pipeline import working_dir
+from openai_usage.simulator import Org, Sandbox
+from openai_usage.simulator.faults import FaultPlan
+
+from .conftest import DAY, NOW, load, midnight, query
+from .helpers import assert_matches_truth, warehouse_rows
+
+ALL = list(catalogue.endpoints())
+
+
+def test_every_endpoint_loads_exactly_the_ground_truth(sandbox, org, db):
+    start = midnight(NOW) - 20 * DAY
+    summary = load(sandbox, db, start=start)
+    for name in ALL:
+        n = assert_matches_truth(db, org, name, start)
+        assert n > 0, name
+        assert summary.tables[catalogue.endpoints()[name].table]["rows"] == n
+    # money is exact: the warehouse sum of costs equals the Decimal sum of the truth to the last digit
+    total = query(db, "select sum(amount_value) from openai_usage.costs")[0][0]
+    from openai_usage.simulator import truth
+    assert total == truth.grand_total(org, "costs", "amount_value", start)
+    assert isinstance(total, Decimal)
+
+
+def test_table_contracts_have_real_types(sandbox, db):
+    load(sandbox, db, start=midnight(NOW) - 3 * DAY, endpoints=["completions", "costs"])
+    types = dict(query(db, "select column_name, data_type from information_schema.columns "
+                           "where table_schema = 'openai_usage' and table_name = 'usage_completions'"))
+    assert types["start_time"] == types["end_time"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["input_tokens"] == types["num_model_requests"] == "BIGINT"
+    assert types["batch"] == "BOOLEAN" and types["model"] == "VARCHAR" and types["bucket_width"] == "VARCHAR"
+    costs = dict(query(db, "select column_name, data_type from information_schema.columns "
+                           "where table_schema = 'openai_usage' and table_name = 'costs'"))
+    assert costs["amount_value"] == "DECIMAL(38,12)" and costs["amount_currency"] == "VARCHAR"
+    assert costs["quantity"] == "DOUBLE"
+
+
+def test_second_run_only_rereads_the_window_and_changes_nothing(sandbox, org, db):
+    start = midnight(NOW) - 15 * DAY
+    load(sandbox, db, start=start)
+    before = {n: warehouse_rows(db, n) for n in ALL}
+    sandbox.stats.clear()
+    again = load(sandbox, db)
+    # usage re-reads yesterday and today (1d), costs the last three days and today
+    assert again.tables["usage_completions"]["buckets"] == 2
+    assert again.tables["costs"]["buckets"] == 4
+    assert sandbox.stats["buckets"] == 10 * 2 + 4
+    assert {n: warehouse_rows(db, n) for n in ALL} == before
+
+
+def test_restated_buckets_are_corrected_and_the_open_bucket_grows(sandbox, org, db):
+    start = midnight(NOW) - 5 * DAY
+    load(sandbox, db, start=start, endpoints=["completions", "costs"])
+    today = midnight(NOW)
+    first = query(db, f"select sum(input_tokens) from openai_usage.usage_completions "
+                      f"where epoch(start_time) = {today}")[0][0]
+    org.clock.advance(5 * 3600)  # past the restatement window of the hours loaded before
+    load(sandbox, db)
+    second = query(db, f"select sum(input_tokens) from openai_usage.usage_completions "
+                       f"where epoch(start_time) = {today}")[0][0]
+    assert second > first
+    assert_matches_truth(db, org, "completions", start)
+    assert_matches_truth(db, org, "costs", start)
+
+
+def test_vanished_group_is_removed_and_null_dimensions_never_duplicate(sandbox, org, db):
+    start = midnight(NOW) - 6 * DAY
+    load(sandbox, db, start=start, endpoints=["completions"])
+    nulls = query(db, "select count(*) from openai_usage.usage_completions where user_id is null")[0][0]
+    assert nulls > 0  # service-account keys carry no user
+    streams = org.streams["completions"]
+    victim = int(max(range(streams.size), key=lambda i: streams.weight[i]))
+    key = streams.labels["api_key_id"][streams.codes["api_key_id"][victim]]
+    before = query(db, f"select count(*) from openai_usage.usage_completions where api_key_id = '{key}' "
+                       f"and epoch(start_time) >= {midnight(NOW) - DAY}")[0][0]
+    assert before > 0
+    org.retire("completions", "api_key_id", key)
+    for _ in range(2):
+        load(sandbox, db, endpoints=["completions"])
+    after = query(db, f"select count(*) from openai_usage.usage_completions where api_key_id = '{key}' "
+                      f"and epoch(start_time) >= {midnight(NOW) - DAY}")[0][0]
+    assert after == 0
+    # re-read rows with NULL dimensions were replaced, not appended
+    dup = query(db, "select count(*) from (select start_time, project_id, user_id, api_key_id, model, batch, "
+                    "service_tier, count(*) c from openai_usage.usage_completions group by all having c > 1)")[0][0]
+    assert dup == 0
+    assert_matches_truth(db, org, "completions", midnight(NOW) - DAY)
+
+
+def test_partial_grouping_leaves_nulls_and_rereads_replace_them(sandbox, org, db):
+    start = midnight(NOW) - 4 * DAY
+    gb = {"completions": ("project_id",)}
+    for _ in range(3):
+        load(sandbox, db, start=start, endpoints=["completions"], group_by=gb)
+    rows = query(db, "select epoch(start_time)::bigint, project_id, count(*), sum(input_tokens), "
+                     "bool_and(model is null and user_id is null) from openai_usage.usage_completions "
+                     "group by all")
+    assert all(r[2] == 1 and r[4] for r in rows)
+    want = {(k[0], k[1]): v["input_tokens"] for k, v in
+            __import__("openai_usage.simulator.truth", fromlist=["totals"]).totals(
+                org, "completions", start, None, "1d", ("project_id",)).items()}
+    assert {(r[0], r[1]): r[3] for r in rows} == want
+
+
+def test_emptied_bucket_is_removed_on_reread(sandbox, org, db):
+    start = midnight(NOW) - 4 * DAY
+    load(sandbox, db, start=start, endpoints=["embeddings"])
+    yesterday = midnight(NOW) - DAY
+    assert query(db, f"select count(*) from openai_usage.usage_embeddings where epoch(start_time) = {yesterday} "
+                     "and input_tokens > 0")[0][0] > 0
+    org.silence(yesterday, yesterday + DAY)  # the API now says yesterday had no usage at all
+    load(sandbox, db, endpoints=["embeddings"])
+    assert query(db, f"select count(*) from openai_usage.usage_embeddings where epoch(start_time) = {yesterday} "
+                     "and input_tokens > 0")[0][0] == 0
+    assert_matches_truth(db, org, "embeddings", start)
+
+
+def test_backfill_replaces_exactly_its_range_and_keeps_the_position(sandbox, org, db):
+    start = midnight(NOW) - 10 * DAY
+    load(sandbox, db, start=start, endpoints=["images"])
+    position = query(db, "select max(start_time) from openai_usage.usage_images")[0][0]
+    # corrupt one old day and one recent day, then backfill only the old range
+    con = __import__("duckdb").connect(str(db))
+    con.execute(f"update openai_usage.usage_images set images = images + 1000 "
+                f"where epoch(start_time) in ({start + DAY}, {midnight(NOW) - 5 * DAY})")
+    con.close()
+    summary = load(sandbox, db, start=start, end=start + 3 * DAY, endpoints=["images"])
+    assert summary.backfill and summary.tables["usage_images"]["buckets"] == 3
+    assert_matches_truth(db, org, "images", start, start + 3 * DAY)
+    bumped = query(db, f"select min(images) from openai_usage.usage_images "
+                       f"where epoch(start_time) = {midnight(NOW) - 5 * DAY}")[0][0]
+    assert bumped > 1000  # outside the backfill range: untouched
+    # the incremental position did not move back: the next run re-reads only the last day again
+    nxt = load(sandbox, db, endpoints=["images"])
+    assert nxt.tables["usage_images"]["buckets"] == 2
+    assert query(db, "select max(start_time) from openai_usage.usage_images")[0][0] == position
+
+
+def test_older_start_on_an_existing_warehouse_is_a_backfill(sandbox, org, db):
+    load(sandbox, db, start=midnight(NOW) - 3 * DAY, endpoints=["moderations"])
+    s = load(sandbox, db, start=midnight(NOW) - 8 * DAY, endpoints=["moderations"])
+    assert s.backfill
+    assert_matches_truth(db, org, "moderations", midnight(NOW) - 8 * DAY)
+
+
+def test_two_bucket_widths_live_side_by_side_without_double_counting(sandbox, org, db):
+    start = midnight(NOW) - 3 * DAY
+    load(sandbox, db, start=start, endpoints=["embeddings"])
+    load(sandbox, db, start=start, endpoints=["embeddings"], bucket_width="1h")
+    assert_matches_truth(db, org, "embeddings", start, width="1d")
+    assert_matches_truth(db, org, "embeddings", start, width="1h")
+    daily, hourly = query(db, "select sum(input_tokens) filter (bucket_width = '1d'), "
+                              "sum(input_tokens) filter (bucket_width = '1h') from openai_usage.usage_embeddings")[0]
+    assert daily == hourly
+    # each width keeps its own incremental position: a daily re-run re-reads 2 daily buckets only
+    assert load(sandbox, db, endpoints=["embeddings"]).tables["usage_embeddings"]["buckets"] == 2
+
+
+def test_minute_buckets_load_exactly(sandbox, org, db):
+    start = midnight(NOW) + 11 * 3600
+    load(sandbox, db, start=start, endpoints=["audio_speeches"], bucket_width="1m")
+    assert_matches_truth(db, org, "audio_speeches", start, width="1m")
+
+
+def test_state_belongs_to_the_warehouse(sandbox, org, db, tmp_path):
+    start = midnight(NOW) - 6 * DAY
+    load(sandbox, db, start=start, endpoints=["vector_stores"])
+    shutil.rmtree(working_dir(db))  # losing the local dlt folder loses nothing
+    again = load(sandbox, db, endpoints=["vector_stores"])
+    assert again.tables["usage_vector_stores"]["buckets"] == 2
+    assert_matches_truth(db, org, "vector_stores", start)
+    other = tmp_path / "other.duckdb"  # a new file starts fresh (30 days back by default)
+    fresh = load(sandbox, other, endpoints=["vector_stores"])
+    assert fresh.tables["usage_vector_stores"]["buckets"] == 31
+
+
+def test_legacy_result_unknown_fields_and_unknown_kinds(org, db):
+    plan = FaultPlan.parse(["legacy_result", "extra_fields", "unknown_object"])
+    with Sandbox(org, faults=plan) as sb:
+        start = midnight(NOW) - 4 * DAY
+        s = load(sb, db, start=start, endpoints=["completions", "costs"])
+    assert_matches_truth(db, org, "completions", start)
+    assert_matches_truth(db, org, "costs", start)
+    cols = {r[0] for r in query(db, "select column_name from information_schema.columns where "
+                                    "table_schema='openai_usage' and table_name='usage_completions'")}
+    assert {"organization_id", "organization_name", "start_time_iso"} <= cols
+    assert query(db, "select distinct organization_id from openai_usage.usage_completions "
+                     "where not _bucket_emptied")[0][0] == "org-sandbox"
+    q = query(db, "select endpoint, object, raw_json from openai_usage._quarantine")
+    assert s.quarantined == len(q) > 0
+    assert {r[1] for r in q} == {"organization.usage.future_meter.result"}
+    assert all('"widgets":3' in r[2] for r in q)
+
+
+def test_transient_faults_are_retried_to_exact_totals(org, db):
+    plan = FaultPlan.parse(["429:every=6", "429_no_retry_after:every=23", "500:p=0.05,burst=2", "503:every=29",
+                            "truncate:every=31", "drop:every=37", "malformed:every=41"], seed=3)
+    with Sandbox(org, faults=plan, retry_after="0") as sb:
+        start = midnight(NOW) - 90 * DAY
+        s = load(sb, db, start=start, concurrency=2)
+    # every failed attempt was retried: requests the server saw = pages accepted + retries
+    assert s.retries >= 10 and sb.stats["requests"] == s.pages + s.retries
+    for name in ALL:
+        assert_matches_truth(db, org, name, start)
+
+
+def test_costs_quirk_is_the_end_of_data_not_an_error(org, db):
+    with Sandbox(org, faults=FaultPlan.parse(["costs_quirk"])) as sb:
+        start = midnight(NOW) - 12 * DAY
+        load(sb, db, start=start, endpoints=["costs"])
+        load(sb, db, endpoints=["costs"])
+    assert_matches_truth(db, org, "costs", start)
+    assert query(db, "select max(start_time) from openai_usage.costs")[0][0].timestamp() == midnight(NOW)
+
+
+def test_quiet_week_in_the_middle_does_not_stop_the_read(db):
+    quiet = (midnight(NOW) - 14 * DAY, midnight(NOW) - 7 * DAY)
+    org = Org(seed=4, days=40, now=NOW, quiet=(quiet,))
+    with Sandbox(org, faults=FaultPlan.parse(["costs_quirk"])) as sb:
+        start = midnight(NOW) - 25 * DAY
+        load(sb, db, start=start, endpoints=["costs", "embeddings"])
+    assert_matches_truth(db, org, "costs", start)
+    assert query(db, f"select count(*) from openai_usage.costs where epoch(start_time) > {quiet[1]}")[0][0] > 0
+
+
+@pytest.mark.parametrize("key,status", [("sk-admin-not-the-right-one", "401"), ("sk-proj-abcdefghijklmnop", "403")])
+def test_bad_key_and_project_key_fail_with_the_admin_key_message(sandbox, db, key, status):
+    with pytest.raises(AuthError) as e:
+        load(sandbox, db, api_key=key, endpoints=["completions"])
+    assert status in str(e.value) and "admin key" in str(e.value) and key not in str(e.value)
+    if db.exists():  # nothing half-written: no usage table was created
+        sql = "select count(*) from information_schema.tables where table_name = 'usage_completions'"
+        assert not query(db, sql)[0][0]
+
