@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: install demo test lint fmt bench clean browser
+.PHONY: install demo test lint fmt bench clean browser sql
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -21,7 +21,13 @@ demo: install
 lint: install
 	$(BIN)/ruff check pipelines tests bench
 
-test: install lint
+# The HTML report is tested in a real browser: Debian's chromium, installed here when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the HTML report test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install lint browser
 	$(BIN)/pytest
 
 fmt: install
@@ -29,6 +35,9 @@ fmt: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+sql: install
+	$(BIN)/python -m openai_usage.sqlgen
 
 clean:
 	rm -rf $(VENV) demo .openai_usage

@@ -20,7 +20,7 @@ from .errors import ConfigError, UsageError, root_cause
 
 DEFAULT_DB = "usage.duckdb"
 err = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 132)  # logs and CI get readable tables, not 80 columns
 
 
 def _run(fn: Callable[[], Any], verbose: bool) -> None:
@@ -189,6 +189,52 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
     _run(go, verbose)
 
 
+# ------------------------------------------------------------------------------------------------ report
+@main.command()
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB, show_default=True,
+              envvar="OPENAI_USAGE_DB")
+@click.option("--month", help="Month to report (YYYY-MM); default: the newest month with data.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-contained HTML report with charts to this file instead.")
+def report(db: Path, month: str | None, html_file: Path | None) -> None:
+    """Spend and usage rollups: in the terminal, or as an HTML file."""
+    _quiet_libraries(False)
+
+    def go() -> None:
+        from . import report_data
+
+        data = report_data.read(db, report_data.parse_month(month))
+        if html_file is not None:
+            from . import report_html
+
+            report_html.write(data, html_file)
+            err.print(f"wrote {html_file}")
+        else:
+            from . import report_terminal
+
+            report_terminal.render(data, out)
+
+    _run(go, False)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB, show_default=True,
+              envvar="OPENAI_USAGE_DB")
+@click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet", show_default=True)
+def export(out_dir: Path, db: Path, fmt: str) -> None:
+    """Write every table and reporting view to OUT_DIR as Parquet."""
+    _quiet_libraries(False)
+
+    def go() -> None:
+        from .export import export_parquet
+
+        files = export_parquet(db, out_dir)
+        err.print(f"wrote {len(files)} Parquet files to {out_dir}")
+
+    _run(go, False)
+
+
 # ------------------------------------------------------------------------------------------------ sandbox
 @main.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
@@ -280,7 +326,16 @@ def demo(db: Path, days: int, seed: int) -> None:
                 summary = run_load(req, progress)
         print_summary(summary)
         apply_views(db)
-        out.print(f"\nwarehouse: {db}  (try: duckdb {db} \"select * from reporting.monthly_costs\")")
+        from . import report_data, report_html, report_terminal
+
+        data = report_data.read(db)
+        out.print()
+        report_terminal.render(data, out)
+        html_file = db.parent / "report.html"
+        report_html.write(data, html_file)
+        out.print(f"\nwarehouse: {db}\nHTML report: {html_file}\n"
+                  f"try: .venv/bin/python -c \"import duckdb; print(duckdb.connect('{db}', read_only=True)"
+                  f".sql('from reporting.monthly_costs'))\"")
 
     _run(go, False)
 

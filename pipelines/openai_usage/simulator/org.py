@@ -206,7 +206,7 @@ class Org:
         dow = (day + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
         weekly = np.where(dow >= 5, 0.45, 1.0)
         growth = 1.0 + 0.006 * np.maximum(0, day - self.start // DAY)
-        spike = np.where(uniform(self.seed, 99, day) < 0.03, 3.0, 1.0)
+        spike = np.where(uniform(self.seed, 99, day) < 0.02, 3.0, 1.0)
         return daily * weekly * growth * spike
 
     def hourly(self, name: str, hours: np.ndarray) -> dict[str, np.ndarray]:
@@ -219,6 +219,9 @@ class Org:
         for q0, q1 in self.quiet:
             live &= ~((h * HOUR >= q0) & (h * HOUR < q1))
         rhythm = self._rhythm(h)
+        if "project_id" in st.codes:  # now and then one project has a day far above its norm
+            spike = uniform(self.seed, 98, h // 24, st.codes["project_id"][None, :]) < 0.03
+            rhythm = rhythm * np.where(spike, 4.0, 1.0)
         active = live & (uniform(self.seed, st.salt, s, h, 1) < np.minimum(1.0, st.activity[None, :] * (0.4 + rhythm)))
         out: dict[str, np.ndarray] = {}
         for k, col in enumerate(ep.metrics):

@@ -1,0 +1,75 @@
+"""`openai-usage report`: the reporting views as tables a person reads at a glance."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .report_data import ReportData
+
+
+def money(v: Any) -> str:
+    return "" if v is None else f"${Decimal(v):,.2f}"
+
+
+def count(v: Any) -> str:
+    return "" if v is None else f"{int(v):,}"
+
+
+def pct(v: Any) -> str:
+    return "" if v is None else f"{float(v) * 100:.1f}%"
+
+
+def _table(title: str, *cols: str) -> Table:
+    t = Table(title=title, title_justify="left", title_style="bold")
+    for i, c in enumerate(cols):
+        t.add_column(c, justify="left" if i == 0 else "right")
+    return t
+
+
+def render(data: ReportData, console: Console) -> None:
+    if data.empty:
+        console.print("No costs loaded yet: run `openai-usage load` (or `make demo`) first.")
+        return
+    month = data.month.strftime("%B %Y") if data.month else ""
+    console.print(f"[bold]OpenAI usage and spend[/bold]  {data.db}  data {data.first_day} .. {data.last_day} (UTC)")
+    if data.mtd:
+        m = data.mtd
+        change = "" if m["change_ratio"] is None else f" ({m['change_ratio'] * 100:+.1f}%)"
+        console.print(f"Month to date ({m['month']:%B}, {m['days_elapsed']} of {m['days_in_month']} days): "
+                      f"[bold]{money(m['mtd_amount'])}[/bold]  vs {money(m['prior_same_days_amount'])} over the "
+                      f"same days last month{change};  forecast for the month: "
+                      f"[bold]{money(m['forecast_month_end'])}[/bold]")
+    t = _table(f"Spend by project, {month}", "project", "amount")
+    for pid, _, amount in data.projects:
+        t.add_row(pid, money(amount))
+    console.print(t)
+    t = _table(f"Top line items, {month}", "line item", "amount")
+    for item, amount in data.line_items[:12]:
+        t.add_row(item, money(amount))
+    console.print(t)
+    t = _table(f"Models, {month}", "model", "cost", "input tokens", "output tokens", "$ per 1M tokens")
+    for model, amount, inp, out, per_m in data.models:
+        t.add_row(model, money(amount), count(inp), count(out), "" if per_m is None else f"{per_m:,.3f}")
+    console.print(t)
+    t = _table(f"Batch and cache, {month}", "model", "requests", "batch share", "input tokens", "cache hit")
+    for model, req, batch, inp, cached in data.batch_cache:
+        t.add_row(model, count(req), pct((batch or 0) / req if req else None), count(inp),
+                  pct(cached / inp if inp and cached is not None else None))
+    console.print(t)
+    t = _table("Anomalies, last 30 days (far above the trailing 14-day norm)", "day", "what", "value", "norm",
+               "x norm")
+    for day, dim, key, measure, value, mean, ratio in data.anomalies:
+        fmt = money if measure == "cost" else count
+        t.add_row(str(day), f"{dim} {key} ({measure})", fmt(value), fmt(mean), f"{ratio:.1f}")
+    if not data.anomalies:
+        t.add_row("none", "", "", "", "")
+    console.print(t)
+    t = _table("Billed (Costs) against usage, last 7 days", "day", "billed", "billed tokens", "usage tokens",
+               "difference")
+    for day, billed, btok, utok, diff in data.billed_vs_usage:
+        t.add_row(str(day), money(billed), count(btok), count(utok), count(diff))
+    console.print(t)

@@ -1,0 +1,67 @@
+"""Writes `sql/staging/20_stg_usage.sql` from the catalogue, so a new endpoint or metric reaches the views
+without hand edits. `make sql` runs it; a test fails if the committed file is stale."""
+
+from __future__ import annotations
+
+import sys
+
+from . import catalogue
+from .views import SQL_DIR
+
+LONG_DIMENSIONS = ("project_id", "user_id", "api_key_id", "model", "batch")
+TYPES = {"batch": "boolean"}
+TARGET = SQL_DIR / "staging" / "20_stg_usage.sql"
+
+
+def stg_usage_sql() -> str:
+    branches = []
+    for name, ep in catalogue.endpoints().items():
+        if ep.kind != "usage":
+            continue
+        dims = {c.name for c in ep.dimensions}
+        cols = [f"t.{d}" if d in dims else f"cast(null as {TYPES.get(d, 'varchar')}) as {d}" for d in LONG_DIMENSIONS]
+        values = ",\n            ".join(f"('{m.name}', t.{m.name})" for m in ep.metrics)
+        branches.append(
+            f"    select '{name}' as kind, t.bucket_width, t.start_time, t.end_time, {', '.join(cols)},\n"
+            f"           m.metric, m.value\n"
+            f"    from openai_usage.{ep.table} as t\n"
+            f"    cross join lateral (values\n            {values}\n    ) as m(metric, value)")
+    union = "\n    union all\n".join(branches)
+    return f"""-- Generated from schemas/catalogue.yaml by `make sql`: do not edit by hand.
+-- Every usage endpoint in one long table, one row per bucket, dimension set and metric.
+-- One grain per kind and UTC day: where several bucket widths are loaded for a day, the coarsest wins,
+-- so loading 1d and 1h side by side never double counts. Tombstones of emptied buckets count as coverage.
+create or replace view staging.stg_usage as
+with unioned as (
+{union}
+),
+graded as (
+    select *,
+           cast(floor(epoch(start_time) / 86400) as integer) as day_number,
+           case bucket_width when '1d' then 1 when '1h' then 2 else 3 end as grain
+    from unioned
+),
+chosen as (
+    select *, min(grain) over (partition by kind, day_number) as best_grain
+    from graded
+)
+select kind,
+       date '1970-01-01' + day_number as day,
+       start_time,
+       end_time,
+       bucket_width,
+       {', '.join(LONG_DIMENSIONS)},
+       metric,
+       value
+from chosen
+where grain = best_grain and value is not null;
+"""
+
+
+def main() -> None:
+    TARGET.write_text(stg_usage_sql())
+    print(f"wrote {TARGET.relative_to(SQL_DIR.parent)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
