@@ -242,3 +242,24 @@ def test_bad_key_and_project_key_fail_with_the_admin_key_message(sandbox, db, ke
         sql = "select count(*) from information_schema.tables where table_name = 'usage_completions'"
         assert not query(db, sql)[0][0]
 
+
+
+def test_one_request_slot_across_all_endpoints_never_deadlocks(org, db):
+    """Window threads hold request slots while handing tables on; dlt shares a few threads among resources.
+    With a single slot and many small queues this once deadlocked. SIGALRM turns a hang into a failure."""
+    import signal
+
+    def hang(*_):
+        raise TimeoutError("the load hung")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(240)
+    try:
+        with Sandbox(org) as sb:
+            start = midnight(NOW) - 9 * DAY
+            load(sb, db, start=start, bucket_width="1h", concurrency=1)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    for name in ("completions", "images", "costs"):
+        assert_matches_truth(db, org, name, start, width="1h" if name != "costs" else "1d")

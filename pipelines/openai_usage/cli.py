@@ -162,8 +162,10 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
     _quiet_libraries(verbose)
 
     def go() -> None:
-        from .pipeline import LoadRequest, run_load
+        from .pipeline import LoadRequest, lean_memory, run_load
         from .timeparse import parse_reread, parse_time
+
+        lean_memory()
 
         req = LoadRequest(
             db=db, api_key="", base_url=base_url, endpoints=_endpoints(endpoints), bucket_width=bucket_width,

@@ -16,21 +16,15 @@ import orjson
 import tenacity
 
 from .catalogue import WIDTH_SECONDS, Endpoint
-from .errors import ApiError, AuthError, PaginationError, TransientError
+from .errors import ApiError, AuthError, PaginationError, TransientError, UsageError
+from .pages import BrokenPage, PageSplitter
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CHUNK_BYTES = 1 << 20
+GROUP_BYTES = 2 << 20  # decode this much JSON at a time: about 5k results, ~10 MB as Python objects
 ADMIN_KEY_HELP = ("an organization admin key (sk-admin-...) is needed: create one at "
                   "https://platform.openai.com/settings/organization/admin-keys and set OPENAI_ADMIN_KEY")
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
-
-
-@dataclass
-class Page:
-    """One decoded page and the window it answers."""
-
-    data: list[dict[str, Any]]
-    has_more: bool
-    next_page: str | None
 
 
 @dataclass
@@ -114,30 +108,43 @@ class UsageClient:
             return min(exc.retry_after, self.max_backoff) + random.uniform(0, 0.25)
         return min(self.max_backoff, 0.5 * 2 ** (state.attempt_number - 1)) * random.uniform(0.5, 1.0)
 
-    # ---------------------------------------------------------------- one request
-    def get(self, path: str, params: list[tuple[str, Any]], exact: bool = False) -> dict[str, Any]:
-        """GET with retries; decodes JSON (with exact decimals when asked)."""
-        return self._retrying(self._get_once, path, params, exact)
-
-    def _get_once(self, path: str, params: list[tuple[str, Any]], exact: bool) -> dict[str, Any]:
+    # ---------------------------------------------------------------- one page, streamed
+    def _read_page(self, path: str, params: list[tuple[str, Any]], exact: bool,
+                   meta: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Stream one page: yields its buckets in groups as they arrive, and fills `meta` with the page's
+        other fields. Holds one concurrency slot while streaming, so memory follows the slots."""
         with self.limit:
             self.stats.add("requests")
             try:
-                resp = self._http.get(path, params=params)
+                with self._http.stream("GET", path, params=params) as resp:
+                    if resp.status_code != 200:
+                        resp.read()
+                        self._raise_for(resp, path)
+                    splitter = PageSplitter()
+                    group: list[bytes] = []
+                    size = 0
+                    for chunk in resp.iter_bytes(CHUNK_BYTES):
+                        for bucket in splitter.feed(chunk):
+                            group.append(bucket)
+                            size += len(bucket)
+                            if size >= GROUP_BYTES:
+                                yield _decode(group, exact)
+                                group, size = [], 0
+                    if group:
+                        yield _decode(group, exact)
+                    meta.update(splitter.finish())
             except httpx.TimeoutException:
                 raise TransientError(f"timed out reading {path}") from None
             except httpx.TransportError as e:
                 raise TransientError(f"connection problem on {path}: {type(e).__name__}") from None
-        status = resp.status_code
-        if status == 200:
-            try:
-                body = json.loads(resp.content, parse_float=Decimal) if exact else orjson.loads(resp.content)
-            except ValueError:
+            except (BrokenPage, ValueError) as e:
+                if isinstance(e, UsageError):
+                    raise
                 raise TransientError(f"{path} answered with a broken JSON body") from None
-            if not isinstance(body, dict):
-                raise TransientError(f"{path} answered with JSON that is not an object")
-            self.limit.succeeded()
-            return body
+        self.limit.succeeded()
+
+    def _raise_for(self, resp: httpx.Response, path: str) -> None:
+        status = resp.status_code
         message = _error_message(resp)
         if status == 429:
             self.limit.throttled()
@@ -149,15 +156,32 @@ class UsageClient:
         raise ApiError(f"{path} answered {status}: {message}")
 
     # ---------------------------------------------------------------- pagination
-    def pages(self, ep: Endpoint, params: list[tuple[str, Any]], max_pages: int) -> Iterator[Page]:
-        """Follow has_more/next_page, resending the query unchanged plus the cursor."""
+    def pages(self, ep: Endpoint, params: list[tuple[str, Any]], max_pages: int) -> Iterator[list[dict[str, Any]]]:
+        """Every bucket of the query, in groups, each bucket exactly once.
+
+        Follows has_more/next_page, resending the query unchanged plus the cursor. A page that fails
+        halfway is fetched again and the buckets already handed on are skipped, so a retry can never
+        duplicate rows.
+        """
         exact = any(c.type.startswith("decimal") for c in ep.metrics)
         cursor: str | None = None
         seen: set[str] = set()
+        emitted: set[Any] = set()
         previous_empty = False
         for _ in range(max_pages + 1):
+            page_params = params + ([("page", cursor)] if cursor else [])
+            page_results = 0
+            meta: dict[str, Any] = {}
             try:
-                body = self.get(ep.path, params + ([("page", cursor)] if cursor else []), exact)
+                for attempt in self._retrying:
+                    with attempt:
+                        meta.clear()
+                        for group in self._read_page(ep.path, page_params, exact, meta):
+                            fresh = [b for b in group if b.get("start_time") not in emitted]
+                            emitted.update(b.get("start_time") for b in fresh)
+                            page_results += sum(len(_results(b)) for b in fresh)
+                            if fresh:
+                                yield fresh
             except ApiError as e:
                 # Costs quirk: has_more with a cursor on empty pages past the data, and that cursor fails.
                 if cursor and previous_empty and "page token" in str(e).lower():
@@ -165,18 +189,22 @@ class UsageClient:
                     return
                 raise
             self.stats.add("pages")
-            data = body.get("data") or []
-            page = Page(data, bool(body.get("has_more")), body.get("next_page"))
-            yield page
-            if not page.has_more or not page.next_page:
+            next_page = meta.get("next_page")
+            if not meta.get("has_more") or not next_page:
                 return
-            if page.next_page in seen:
+            if next_page in seen:
                 raise PaginationError(f"{ep.path} repeated the page cursor; stopping rather than looping")
-            seen.add(page.next_page)
-            cursor = page.next_page
-            previous_empty = all(not _results(b) for b in data)
+            seen.add(next_page)
+            cursor = next_page
+            previous_empty = page_results == 0
         raise PaginationError(f"{ep.path} kept saying has_more after {max_pages} pages; "
                               "stopping rather than reading forever")
+
+
+def _decode(group: list[bytes], exact: bool) -> list[dict[str, Any]]:
+    raw = b"[" + b",".join(group) + b"]"
+    # Money must stay exact: costs are decoded with Decimal for every JSON number that has a fraction.
+    return json.loads(raw, parse_float=Decimal) if exact else orjson.loads(raw)
 
 
 def _results(bucket: dict[str, Any]) -> list[Any]:

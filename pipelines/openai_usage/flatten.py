@@ -62,12 +62,16 @@ def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi
         if results is None:
             results = b.get("result") or []
         extras = {k: v for k, v in b.items() if k not in _KNOWN_BUCKET_KEYS}
-        mine = []
-        for r in results:
-            if r.get("object", ep.object) == ep.object:
-                mine.append(r)
-            else:
-                quarantined.append((a, e, r))
+        kinds = {r.get("object", ep.object) for r in results} if results else set()
+        if kinds <= {ep.object}:
+            mine = results
+        else:
+            mine = []
+            for r in results:
+                if r.get("object", ep.object) == ep.object:
+                    mine.append(r)
+                else:
+                    quarantined.append((a, e, r))
         if not mine:
             n_empty += 1
             mine = [{}]
@@ -82,13 +86,13 @@ def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi
     table = None
     extra_names: list[str] = []
     if rows:
+        ts = schema.field("start_time").type
         arrays: list[pa.Array] = [
-            pa.array([s * 1_000_000 for s in starts], pa.int64()).cast(schema.field("start_time").type),
-            pa.array([s * 1_000_000 for s in ends], pa.int64()).cast(schema.field("end_time").type),
-            pa.array([width] * len(rows), pa.string()),
+            pa.array(starts, pa.int64()).cast(pa.timestamp("s")).cast(ts),
+            pa.array(ends, pa.int64()).cast(pa.timestamp("s")).cast(ts),
+            pa.repeat(pa.scalar(width), len(rows)),
         ]
-        for col in ep.columns:
-            arrays.append(_column(col.path, col.arrow, rows, col.name))
+        arrays += _result_columns(ep, rows)
         arrays.append(pa.array(tomb, pa.bool_()))
         table = pa.Table.from_arrays(arrays, schema=schema)
         known = {c.path[0] for c in ep.columns} | {"object"}
@@ -108,6 +112,23 @@ def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi
             pa.array(raws),
         ], schema=QUARANTINE_SCHEMA)
     return Flattened(table, q, n_buckets, n_empty, len(rows) - n_empty, extra_names)
+
+
+def _result_columns(ep: Endpoint, rows: list[dict[str, Any]]) -> list[pa.Array]:
+    """The contract's columns for these results.
+
+    Fast path: one C++ conversion of the dicts into a struct array (missing keys become nulls). Money, nested
+    paths, and any value that does not fit its type take the careful per-column path, which coerces or fails
+    with the column's name.
+    """
+    flat = all(len(c.path) == 1 and not pa.types.is_decimal(c.arrow) for c in ep.columns)
+    if flat:
+        try:
+            struct = pa.array(rows, type=pa.struct([pa.field(c.name, c.arrow) for c in ep.columns]))
+            return [struct.field(i) for i in range(struct.type.num_fields)]
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
+    return [_column(c.path, c.arrow, rows, c.name) for c in ep.columns]
 
 
 def _column(path: tuple[str, ...], typ: pa.DataType, rows: list[dict[str, Any]], name: str) -> pa.Array:

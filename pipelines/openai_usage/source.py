@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dlt
@@ -53,43 +55,69 @@ def dlt_columns(schema: pa.Schema) -> dict[str, TColumnSchema]:
 
 def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int, *, open_end: bool,
                  group_by: tuple[str, ...], filters: dict[str, list[str]] | None = None, concurrency: int = 4,
-                 progress: Progress | None = None) -> Iterator[Flattened]:
-    """Fetch [lo, hi) as page-sized windows, several at once, and flatten each page as it arrives.
+                 progress: Progress | None = None) -> Iterator[Flattened | None]:
+    """Fetch [lo, hi) as page-sized windows, several at once, and hand on typed tables as pages stream in.
 
     With `open_end` the last window is sent without end_time, so the API itself decides where "now" is.
+    Windows run in threads; a bounded queue between them and the caller keeps memory flat however long
+    the range is. While nothing is ready this yields None instead of blocking: dlt runs several resources
+    on a few shared threads, and a resource that sat waiting on its queue could starve the very resource
+    whose window threads hold the request slots it waits for.
     """
     limit = ep.max_limit(width)
+    step = catalogue.WIDTH_SECONDS[width]
     wins = windows(lo, hi, width, limit)
-    expected = (hi - lo) // catalogue.WIDTH_SECONDS[width]
+    expected = (hi - lo) // step
+    out: queue.Queue[Flattened | BaseException | None] = queue.Queue(maxsize=max(2, concurrency))
+    stop = threading.Event()
 
-    def one(win: tuple[int, int]) -> list[Flattened]:
+    def put(item: Flattened | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def run(win: tuple[int, int]) -> None:
         a, b = win
-        last = open_end and b == hi
-        params = request_params(ep, a, None if last else b, width, group_by, filters)
-        max_pages = (b - a) // catalogue.WIDTH_SECONDS[width] + 2
-        return [flatten(ep, width, page.data, a, b) for page in client.pages(ep, params, max_pages)]
+        params = request_params(ep, a, None if (open_end and b == hi) else b, width, group_by, filters)
+        try:
+            for buckets in client.pages(ep, params, max_pages=(b - a) // step + 2):
+                if stop.is_set():
+                    return
+                put(flatten(ep, width, buckets, a, b))
+        except BaseException as e:  # handed to the caller, which raises it in the resource
+            put(e)
+        finally:
+            put(None)
 
     done = 0
     if progress:
         progress(ep.table, 0, expected)
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"fetch-{ep.name}") as pool:
-        pending: set[Future[list[Flattened]]] = set()
-        queue = iter(wins)
-        for win in queue:  # keep at most 2x concurrency windows in memory
-            pending.add(pool.submit(one, win))
-            if len(pending) >= 2 * max(1, concurrency):
-                break
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                for part in fut.result():
-                    done += part.buckets
-                    yield part
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(wins))), thread_name_prefix=f"fetch-{ep.name}")
+    try:
+        for win in wins:
+            pool.submit(run, win)
+        finished = 0
+        while finished < len(wins):
+            try:
+                item = out.get(timeout=0.05)
+            except queue.Empty:
+                yield None
+                continue
+            if item is None:
+                finished += 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                done += item.buckets
                 if progress:
                     progress(ep.table, done, max(expected, done))
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.add(pool.submit(one, nxt))
+                yield item
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def make_resource(ep: Endpoint, client: UsageClient, width: str, *, initial: int, end: int | None, now: int,
@@ -111,6 +139,9 @@ def make_resource(ep: Endpoint, client: UsageClient, width: str, *, initial: int
                                               "extra_columns": set(), "first": lo, "last": hi})
         for part in fetch_tables(client, ep, width, lo, hi, open_end=end is None, group_by=group_by,
                                  concurrency=concurrency, progress=progress):
+            if part is None:
+                yield None  # nothing ready: let dlt give the thread to another resource
+                continue
             stats["rows"] += part.rows
             stats["buckets"] += part.buckets
             stats["empty_buckets"] += part.empty_buckets

@@ -28,6 +28,7 @@ from .org import Org
 
 HOST = "127.0.0.1"  # never another address: the simulator is for this machine only
 DEFAULT_ADMIN_KEY = "sk-admin-sandbox-0000000000000000"
+UVICORN = {"interface": "asgi3", "http": "httptools", "loop": "uvloop", "log_level": "warning"}
 BAD_CURSOR = "The page token is invalid, have you modified the query parameters?"
 
 
@@ -166,7 +167,7 @@ class Sandbox:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((HOST, self.port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._asgi, interface="asgi3", log_level="warning", access_log=False, lifespan="off",
+        config = uvicorn.Config(self._asgi, **UVICORN, access_log=False, lifespan="off",
                                 timeout_keep_alive=30)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -179,8 +180,7 @@ class Sandbox:
 
     def serve_forever(self) -> None:
         """Serve in the foreground (the `sandbox` command) until interrupted."""
-        uvicorn.run(self._asgi, interface="asgi3", host=HOST, port=self.port, log_level="warning",
-                    access_log=False, lifespan="off")
+        uvicorn.run(self._asgi, **UVICORN, host=HOST, port=self.port, access_log=False, lifespan="off")
 
     def stop(self) -> None:
         if self._server:
