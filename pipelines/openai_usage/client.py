@@ -89,6 +89,7 @@ class UsageClient:
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "openai-usage-pipeline"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            verify=self.base_url.startswith("https://"),  # no TLS context to build for a plain-HTTP simulator
             limits=httpx.Limits(max_connections=max(8, concurrency * 2), max_keepalive_connections=max(8, concurrency)),
         )
         self._retrying = tenacity.Retrying(

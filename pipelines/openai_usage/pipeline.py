@@ -166,9 +166,10 @@ def run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary:
         pipeline = make_pipeline(req.db)
         if pipeline.has_pending_data:
             pipeline.load()  # finish what an interrupted run extracted before extracting anything new
-        if req.db.exists():
+        # Positions are only needed to tell a backfill from a first load; dlt's run() syncs state itself.
+        if req.start is not None and req.end is None and req.db.exists():
             pipeline.sync_destination()
-        positions = _positions(pipeline)
+        positions = _positions(pipeline) if req.start is not None else {}
         cat = catalogue.endpoints()
         default_start = floor(now, "1d") - DEFAULT_START_DAYS * 86400
         initial = req.start if req.start is not None else default_start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import duckdb
@@ -23,6 +24,12 @@ def sql_files() -> list[Path]:
     return [f for layer in LAYERS for f in sorted((SQL_DIR / layer).glob("*.sql"))]
 
 
+def _applied_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'staging' "
+                         "and table_name = '_views_version'").fetchone()[0]
+    return con.execute("select version from staging._views_version").fetchone()[0] if exists else None
+
+
 def _contract_ddl() -> list[str]:
     """CREATE TABLE IF NOT EXISTS for every contract table, so views bind on a warehouse not yet loaded."""
     tables = {ep.table: ep.arrow_schema() for ep in catalogue.endpoints().values()}
@@ -38,10 +45,23 @@ def _contract_ddl() -> list[str]:
     return out
 
 
-def apply_views(db: Path | str) -> list[str]:
-    """Create or replace every view; returns the names of the files applied."""
+def views_version() -> str:
+    """A fingerprint of the contracts and every view: views are re-created only when it changes."""
+    h = hashlib.sha256()
+    for ddl in _contract_ddl():
+        h.update(ddl.encode())
+    for f in sql_files():
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def apply_views(db: Path | str, force: bool = False) -> list[str]:
+    """Create or replace every view (idempotent); returns the files applied, or [] when already current."""
+    version = views_version()
     con = duckdb.connect(str(db))
     try:
+        if not force and _applied_version(con) == version:
+            return []
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {DATASET}")
         for ddl in _contract_ddl():
             con.execute(ddl)
@@ -51,6 +71,7 @@ def apply_views(db: Path | str) -> list[str]:
         for f in sql_files():
             con.execute(f.read_text())
             applied.append(f"{f.parent.name}/{f.name}")
+        con.execute("CREATE OR REPLACE TABLE staging._views_version AS SELECT ? AS version", [version])
         return applied
     finally:
         con.close()
