@@ -9,6 +9,7 @@ import time
 import duckdb
 import httpx
 import pandas as pd
+
 from openai_usage import catalogue
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import dlt
 import httpx
+
 from openai_usage import catalogue
 
 

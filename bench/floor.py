@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import orjson
 import pyarrow as pa
+
 from openai_usage import catalogue
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import httpx
 from common import ADMIN, DAY, NOW, ROOT, Measured, median, peak_rss_wrapper, run, simulator
+
 from openai_usage import catalogue
 from openai_usage.client import request_params
 from openai_usage.windows import ceil, windows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,22 @@ def test_load_command_end_to_end_and_key_stays_out_of_every_file(sandbox, tmp_pa
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert SECRET.encode() not in f.read_bytes(), f"admin key found in {f}"
+
+
+def test_status_shows_freshness_and_max_age_fails_when_stale(sandbox, tmp_path):
+    db = tmp_path / "w.duckdb"
+    p = run(["load", "--db", str(db), "--base-url", sandbox.url, "--start", "2026-11-20", "--endpoints",
+             "completions,costs"], key=ADMIN, env={"OPENAI_USAGE_NOW": str(NOW)})
+    assert p.returncode == 0, p.stderr
+    s = run(["status", "--db", str(db)])
+    assert s.returncode == 0, s.stderr
+    assert "usage_completions" in s.stdout and "2026-11-24 00:00" in s.stdout and "never loaded" in s.stdout
+    assert "last successful load" in s.stdout
+    assert run(["status", "--db", str(db), "--max-age", "1h"]).returncode == 0  # just loaded
+    time.sleep(1.5)
+    stale = run(["status", "--db", str(db), "--max-age", "1s"])
+    assert stale.returncode == 1 and "stale" in one_line_error(stale)
+    bad = run(["status", "--db", str(db), "--max-age", "soon"])
+    assert bad.returncode == 2 and "--max-age" in one_line_error(bad)
+    missing = run(["status", "--db", str(tmp_path / "nope.duckdb")])
+    assert missing.returncode == 2 and "no warehouse" in one_line_error(missing)

@@ -6,6 +6,7 @@ import shutil
 from decimal import Decimal
 
 import pytest
+
 from openai_usage import catalogue
 from openai_usage.errors import AuthError
 from openai_usage.pipeline import working_dir
@@ -263,3 +264,13 @@ def test_one_request_slot_across_all_endpoints_never_deadlocks(org, db):
         signal.signal(signal.SIGALRM, old)
     for name in ("completions", "images", "costs"):
         assert_matches_truth(db, org, name, start, width="1h" if name != "costs" else "1d")
+
+
+def test_short_pages_are_followed_by_cursor_to_exact_totals(org, db):
+    """The API may answer with fewer buckets than `limit`: follow has_more/next_page, never count."""
+    with Sandbox(org, page_buckets=3) as sb:
+        start = midnight(NOW) - 20 * DAY
+        s = load(sb, db, start=start, endpoints=["completions", "costs"])
+    assert s.pages == 2 * 7  # 21 daily buckets, 3 per page, for each of the two endpoints
+    assert_matches_truth(db, org, "completions", start)
+    assert_matches_truth(db, org, "costs", start)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
 from openai_usage.simulator import Org, Sandbox, truth
 
 from .conftest import DAY, NOW, load, midnight, query

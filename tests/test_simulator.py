@@ -9,6 +9,7 @@ from decimal import Decimal
 import httpx
 import numpy as np
 import pytest
+
 from openai_usage import catalogue
 from openai_usage.simulator import Org, Sandbox, truth
 from openai_usage.simulator.faults import FaultPlan

@@ -9,6 +9,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
+
 from openai_usage import catalogue
 from openai_usage.simulator import Org, Sandbox, truth
 from openai_usage.sqlgen import TARGET, stg_usage_sql

@@ -237,6 +237,40 @@ def export(out_dir: Path, db: Path, fmt: str) -> None:
     _run(go, False)
 
 
+@main.command()
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB, show_default=True,
+              envvar="OPENAI_USAGE_DB")
+@click.option("--max-age", help="Exit 1 when the last successful load is older than this (e.g. 2h, 1d).")
+def status(db: Path, max_age: str | None) -> None:
+    """Freshness per table: newest bucket, rows, and the last successful load."""
+    _quiet_libraries(False)
+
+    def go() -> None:
+        import datetime as dt
+
+        from . import status as st
+        from .timeparse import parse_reread
+
+        limit = parse_reread(max_age, "--max-age") if max_age else None  # validate before touching the warehouse
+        s = st.read(db)
+        t = Table(title=f"Warehouse {db}", title_justify="left")
+        for col in ("table", "widths", "newest bucket (UTC)", "rows"):
+            t.add_column(col, justify="right" if col == "rows" else "left")
+        for row in s.tables:
+            newest = row.newest_bucket.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if row.newest_bucket \
+                else "never loaded"
+            t.add_row(row.table, row.widths, newest, f"{row.rows:,}")
+        out.print(t)
+        now = dt.datetime.now(dt.UTC)
+        age = s.age(now)
+        out.print(f"last successful load: {s.last_load:%Y-%m-%d %H:%M:%S} UTC ({st._human(age)} ago), "
+                  f"{s.loads} loads in all" if s.last_load and age is not None else "no successful load yet")
+        if limit is not None:
+            st.check_age(s, limit, now)
+
+    _run(go, False)
+
+
 # ------------------------------------------------------------------------------------------------ sandbox
 @main.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from .errors import ConfigError, UsageError, root_cause
 from .source import Progress, openai_usage, resource_name
 from .windows import floor
 
+log = logging.getLogger("openai_usage")
 PIPELINE_NAME = "openai_usage"
 DATASET = "openai_usage"
 DEFAULT_START_DAYS = 30
@@ -150,6 +152,28 @@ def lean_memory() -> None:
         ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX = 2
 
 
+def finish_interrupted(pipeline: dlt.Pipeline, db: Path) -> dlt.Pipeline:
+    """Complete what a killed run left behind, or discard it deliberately.
+
+    dlt saves the local incremental position when extraction ends, before loading. A run killed after
+    that leaves a package whose rows the warehouse does not have yet: normalize and load it first.
+    If that package cannot be finished, drop it *and* the local state, so the position comes back from
+    the warehouse, which only ever stores the state of a complete load: its range is then read again.
+    """
+    if not pipeline.has_pending_data:
+        return pipeline
+    try:
+        pipeline.normalize()
+        pipeline.load()
+        return pipeline
+    except Exception as e:  # a package we cannot finish must never block later runs
+        log.warning("discarding an unfinishable package from an interrupted run (%s); its range is read again",
+                    type(root_cause(e)).__name__)
+        pipeline.drop_pending_packages(with_partial_loads=True)
+        shutil.rmtree(working_dir(db), ignore_errors=True)
+        return make_pipeline(db)
+
+
 def _positions(pipeline: dlt.Pipeline) -> dict[str, Any]:
     try:
         resources = pipeline.state.get("sources", {}).get(PIPELINE_NAME, {}).get("resources", {})
@@ -163,9 +187,7 @@ def run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary:
     t0 = time.monotonic()
     now = req.now if req.now is not None else int(time.time())
     with load_lock(req.db):
-        pipeline = make_pipeline(req.db)
-        if pipeline.has_pending_data:
-            pipeline.load()  # finish what an interrupted run extracted before extracting anything new
+        pipeline = finish_interrupted(make_pipeline(req.db), req.db)
         # Positions are only needed to tell a backfill from a first load; dlt's run() syncs state itself.
         if req.start is not None and req.end is None and req.db.exists():
             pipeline.sync_destination()

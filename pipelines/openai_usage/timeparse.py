@@ -22,8 +22,8 @@ def parse_time(text: str, what: str) -> int:
     return int(parsed.timestamp())
 
 
-def parse_reread(text: str) -> int:
+def parse_reread(text: str, option: str = "--reread") -> int:
     try:
         return parse_duration(text)
     except ValueError as e:
-        raise ConfigError(f"--reread: {e}") from None
+        raise ConfigError(f"{option}: {e}") from None

@@ -137,13 +137,15 @@ class Sandbox:
 
     def __init__(self, org: Org | None = None, *, faults: FaultPlan | None = None, latency_ms: float = 0.0,
                  jitter_ms: float = 0.0, admin_keys: tuple[str, ...] = (DEFAULT_ADMIN_KEY,),
-                 slow_seconds: float = 5.0, retry_after: str = "1", port: int = 0, cache_buckets: int = 20000) -> None:
+                 slow_seconds: float = 5.0, retry_after: str = "1", port: int = 0, cache_buckets: int = 20000,
+                 page_buckets: int | None = None) -> None:
         self.org = org or Org()
         self.faults = faults or FaultPlan()
         self.latency_ms, self.jitter_ms = latency_ms, jitter_ms
         self.admin_keys = set(admin_keys)
         self.slow_seconds, self.retry_after = slow_seconds, retry_after
         self.port = port
+        self.page_buckets = page_buckets  # like the real API, answer with fewer buckets than `limit` asked for
         self.stats: Counter = Counter()
         self._rng = random.Random(self.org.seed)
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
@@ -277,15 +279,16 @@ class Sandbox:
                      for a in range(tail, tail + q.limit * width, width)]
             return orjson.dumps({"object": "page", "data": empty, "has_more": True,
                                  "next_page": q.cursor(0, "poison")})
-        chunk = edges[index: index + q.limit]
+        size = min(q.limit, self.page_buckets or q.limit)
+        chunk = edges[index: index + size]
         parts = [self._bucket(q, a, b, now) for a, b in chunk]
         self.stats["buckets"] += len(parts)
-        more = index + q.limit < len(edges)
-        next_page = q.cursor(index + q.limit) if more else None
+        more = index + size < len(edges)
+        next_page = q.cursor(index + size) if more else None
         if not more and quirk:
             more, next_page = True, q.cursor(0, "overflow")
         if "bad_cursor" in hits and next_page:
-            next_page = q.cursor(index + q.limit, "poison")
+            next_page = q.cursor(index + size, "poison")
         if hits & {"legacy_result", "extra_fields", "unknown_object"}:
             buckets = [_mutate(orjson.loads(p), hits, q.ep) for p in parts]
             parts = [orjson.dumps(b, default=_json_default) for b in buckets]

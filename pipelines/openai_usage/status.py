@@ -1,0 +1,83 @@
+"""`openai-usage status`: how fresh each table is, for a person or a scheduler."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from . import catalogue
+from .errors import ConfigError, UsageError
+
+
+class Stale(UsageError):
+    """Data older than the caller accepts (exit code 1)."""
+
+
+@dataclass
+class TableStatus:
+    table: str
+    widths: str
+    newest_bucket: dt.datetime | None
+    rows: int
+
+
+@dataclass
+class Status:
+    tables: list[TableStatus]
+    last_load: dt.datetime | None
+    loads: int
+
+    def age(self, now: dt.datetime) -> dt.timedelta | None:
+        return now - self.last_load if self.last_load else None
+
+
+def read(db: Path) -> Status:
+    if not db.exists():
+        raise ConfigError(f"no warehouse at {db}: run `openai-usage load --db {db}` first")
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.IOException:
+        raise UsageError(f"the warehouse {db} is busy (a load is running); try again when it ends") from None
+    try:
+        existing = {r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'openai_usage'").fetchall()}
+        tables = []
+        for ep in catalogue.endpoints().values():
+            if ep.table not in existing:
+                tables.append(TableStatus(ep.table, "", None, 0))
+                continue
+            newest, rows, widths = con.execute(
+                f"select max(start_time), count(*) filter (where not coalesce(_bucket_emptied, false)), "
+                f"string_agg(distinct bucket_width, ',' order by bucket_width) from openai_usage.{ep.table}"
+            ).fetchone()
+            tables.append(TableStatus(ep.table, widths or "", newest, rows))
+        last, loads = (None, 0)
+        if "_dlt_loads" in existing:
+            last, loads = con.execute(
+                "select max(inserted_at), count(*) from openai_usage._dlt_loads where status = 0").fetchone()
+        return Status(tables, last, loads)
+    finally:
+        con.close()
+
+
+def check_age(status: Status, max_age_seconds: int, now: dt.datetime) -> None:
+    age = status.age(now)
+    if age is None:
+        raise Stale("stale: no successful load yet")
+    if age.total_seconds() > max_age_seconds:
+        allowed = _human(dt.timedelta(seconds=max_age_seconds))
+        raise Stale(f"stale: the last successful load was {_human(age)} ago (allowed: {allowed})")
+
+
+def _human(d: dt.timedelta) -> str:
+    s = int(d.total_seconds())
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    if s < 172800:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600}h"

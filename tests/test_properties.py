@@ -1,0 +1,81 @@
+"""Property tests of the pure parts: window splitting, page splitting and flattening."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openai_usage import catalogue
+from openai_usage.catalogue import WIDTH_SECONDS
+from openai_usage.flatten import flatten
+from openai_usage.pages import PageSplitter
+from openai_usage.windows import windows
+
+EP = catalogue.endpoints()["completions"]
+COSTS = catalogue.endpoints()["costs"]
+
+
+@given(width=st.sampled_from(["1m", "1h", "1d"]), first=st.integers(0, 30_000), n=st.integers(0, 3000),
+       per=st.integers(1, 1440))
+def test_windows_cover_every_bucket_exactly_once(width, first, n, per):
+    w = WIDTH_SECONDS[width]
+    start, end = first * w, (first + n) * w
+    wins = windows(start, end, width, per)
+    buckets = [a for lo, hi in wins for a in range(lo, hi, w)]
+    assert buckets == list(range(start, end, w))  # each once, in order, nothing outside
+    assert all((hi - lo) // w <= per and lo % w == 0 and hi % w == 0 for lo, hi in wins)
+    assert len(wins) == -(-n // per)  # the fewest windows possible
+
+
+results = st.fixed_dictionaries(
+    {"object": st.just(EP.object), "input_tokens": st.integers(0, 10**12), "output_tokens": st.integers(0, 10**9),
+     "num_model_requests": st.integers(0, 10**6)},
+    optional={"project_id": st.one_of(st.none(), st.text(max_size=12)), "batch": st.one_of(st.none(), st.booleans()),
+              "model": st.one_of(st.none(), st.text(max_size=20)), "input_cached_tokens": st.integers(0, 10**9)})
+buckets = st.lists(st.builds(lambda i, rs, key: {"object": "bucket", "start_time": i * 3600,
+                                                  "end_time": (i + 1) * 3600, key: rs},
+                             st.integers(0, 10_000), st.lists(results, max_size=6),
+                             st.sampled_from(["results", "result"])),
+                   max_size=8, unique_by=lambda b: b["start_time"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(page=buckets)
+def test_flattening_keeps_every_sum_and_marks_each_empty_bucket(page):
+    f = flatten(EP, "1h", page, 0, 10**9)
+    rows = [r for b in page for r in b.get("results", b.get("result", []))]
+    empty = sum(1 for b in page if not b.get("results", b.get("result")))
+    assert f.rows == len(rows) and f.empty_buckets == empty and f.buckets == len(page)
+    if f.table is None:
+        assert not page
+        return
+    t = f.table.to_pydict()
+    for metric in ("input_tokens", "output_tokens", "num_model_requests", "input_cached_tokens"):
+        assert sum(v or 0 for v in t[metric]) == sum(r.get(metric, 0) for r in rows)
+    assert sum(t["_bucket_emptied"]) == empty
+
+
+@settings(max_examples=200, deadline=None)
+@given(page=buckets, cuts=st.lists(st.integers(1, 64), min_size=1, max_size=50), indent=st.booleans())
+def test_splitting_a_streamed_page_gives_back_exactly_its_buckets(page, cuts, indent):
+    raw = orjson.dumps({"object": "page", "data": page, "has_more": True, "next_page": "page_abc"},
+                       option=orjson.OPT_INDENT_2 if indent else 0)
+    sp, got, i, k = PageSplitter(), [], 0, 0
+    while i < len(raw):
+        n = cuts[k % len(cuts)]
+        got += [orjson.loads(b) for b in sp.feed(raw[i:i + n])]
+        i, k = i + n, k + 1
+    meta = sp.finish()
+    assert got == page and meta["has_more"] is True and meta["next_page"] == "page_abc"
+
+
+@settings(max_examples=100, deadline=None)
+@given(amounts=st.lists(st.decimals(min_value=0, max_value=10**9, places=10, allow_nan=False), max_size=20))
+def test_money_is_kept_to_the_last_digit(amounts):
+    page = [{"start_time": 0, "end_time": 86400, "results": [
+        {"object": COSTS.object, "amount": {"value": a, "currency": "usd"}, "line_item": "x", "project_id": None}
+        for a in amounts]}]
+    f = flatten(COSTS, "1d", page, 0, 86400)
+    if amounts:
+        assert sum(f.table.column("amount_value").to_pylist()) == sum(amounts)
