@@ -15,7 +15,7 @@ import httpx
 import orjson
 import tenacity
 
-from .catalogue import WIDTH_SECONDS, Endpoint
+from .catalogue import Endpoint
 from .errors import ApiError, AuthError, PaginationError, TransientError, UsageError
 from .pages import BrokenPage, PageSplitter
 
@@ -238,8 +238,3 @@ def request_params(ep: Endpoint, start: int, end: int | None, width: str, group_
     for name, values in (filters or {}).items():
         params += [(name, v) for v in values]
     return params
-
-
-def expected_pages(start: int, end: int, width: str, limit: int) -> int:
-    return -(-(end - start) // WIDTH_SECONDS[width] // limit) if end > start else 1
-

@@ -30,7 +30,7 @@ def stg_usage_sql() -> str:
     return f"""-- Generated from schemas/catalogue.yaml by `make sql`: do not edit by hand.
 -- Every usage endpoint in one long table, one row per bucket, dimension set and metric.
 -- One grain per kind and UTC day: where several bucket widths are loaded for a day, the coarsest wins,
--- so loading 1d and 1h side by side never double counts. Tombstones of emptied buckets count as coverage.
+-- so loading 1d and 1h side by side never double counts.
 create or replace view staging.stg_usage as
 with unioned as (
 {union}

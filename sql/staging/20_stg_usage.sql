@@ -1,7 +1,7 @@
 -- Generated from schemas/catalogue.yaml by `make sql`: do not edit by hand.
 -- Every usage endpoint in one long table, one row per bucket, dimension set and metric.
 -- One grain per kind and UTC day: where several bucket widths are loaded for a day, the coarsest wins,
--- so loading 1d and 1h side by side never double counts. Tombstones of emptied buckets count as coverage.
+-- so loading 1d and 1h side by side never double counts.
 create or replace view staging.stg_usage as
 with unioned as (
     select 'completions' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, t.batch,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -394,11 +393,6 @@ class Org:
         if self.catalogue[name].kind == "costs":
             return self.cost_results(start, end, group_by, filters, now)
         return self.usage_results(name, start, end, group_by, filters, now)
-
-    @cached_property
-    def directory(self) -> dict[str, list[dict[str, Any]]]:
-        return {"projects": self.projects, "users": self.users, "api_keys": self.api_keys,
-                "service_accounts": self.service_accounts}
 
 
 def _decode(st: Streams, dim: str, code: int) -> Any:
