@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: install demo test lint fmt bench clean browser sql
+.PHONY: install demo test lint fmt bench clean browser postgres sql
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -27,7 +27,13 @@ browser:
 	  echo "installing Debian's chromium for the HTML report test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: install lint browser
+# The PostgreSQL suite starts its own throwaway server from Debian's binaries, installed here when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the PostgreSQL tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: install lint browser postgres
 	$(BIN)/pytest
 
 fmt: install

@@ -114,3 +114,29 @@ def test_status_shows_freshness_and_max_age_fails_when_stale(sandbox, tmp_path):
     assert bad.returncode == 2 and "--max-age" in one_line_error(bad)
     missing = run(["status", "--db", str(tmp_path / "nope.duckdb")])
     assert missing.returncode == 2 and "no warehouse" in one_line_error(missing)
+
+
+def test_the_scheduled_workflow_is_well_formed_and_runs_real_commands() -> None:
+    import shlex
+
+    import click
+    import yaml
+
+    from openai_usage.catalogue import ROOT
+    from openai_usage.cli import main
+
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "scheduled-load.yml").read_text())
+    triggers = wf[True] if True in wf else wf["on"]  # YAML 1.1 reads the key `on` as a boolean
+    assert triggers["schedule"][0]["cron"].count(" ") == 4
+    assert wf["concurrency"]["cancel-in-progress"] is False  # overlapping runs wait, never run twice
+    env = wf["jobs"]["load"]["env"]
+    assert env["OPENAI_USAGE_DESTINATION"] == "motherduck" and "secrets." in env["OPENAI_ADMIN_KEY"]
+    commands = [line for step in wf["jobs"]["load"]["steps"] for line in str(step.get("run", "")).splitlines()
+                if line.strip().startswith("openai-usage")]
+    assert len(commands) == 2
+    for line in commands:
+        args = shlex.split(line)[1:]
+        ctx = main.make_context("openai-usage", list(args), resilient_parsing=True)
+        sub = main.get_command(ctx, args[0])
+        assert isinstance(sub, click.Command)
+        sub.make_context(args[0], args[1:])  # raises on an unknown option or a bad value

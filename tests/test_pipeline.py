@@ -270,7 +270,7 @@ def test_short_pages_are_followed_by_cursor_to_exact_totals(org, db):
     """The API may answer with fewer buckets than `limit`: follow has_more/next_page, never count."""
     with Sandbox(org, page_buckets=3) as sb:
         start = midnight(NOW) - 20 * DAY
-        s = load(sb, db, start=start, endpoints=["completions", "costs"])
+        s = load(sb, db, start=start, endpoints=["completions", "costs"], directory=False)
     assert s.pages == 2 * 7  # 21 daily buckets, 3 per page, for each of the two endpoints
     assert_matches_truth(db, org, "completions", start)
     assert_matches_truth(db, org, "costs", start)

@@ -42,8 +42,8 @@ def test_terminal_report_shows_the_month_with_exact_figures(warehouse):
     org, db = warehouse
     p = cli("report", "--db", str(db))
     assert p.returncode == 0, p.stderr
-    for heading in ("Month to date", "Spend by project", "Top line items", "Models", "Batch and cache",
-                    "Anomalies", "Billed (Costs) against usage"):
+    for heading in ("Month to date", "Spend by project", "Top API keys", "Top line items", "Models",
+                    "Batch and cache", "Anomalies", "Billed (Costs) against usage"):
         assert heading in p.stdout, heading
     month_start = midnight(NOW) - 23 * DAY  # 2026-11-01
     mtd = truth.grand_total(org, "costs", "amount_value", month_start)
@@ -52,7 +52,9 @@ def test_terminal_report_shows_the_month_with_exact_figures(warehouse):
     for k, v in truth.totals(org, "costs", month_start, None, "1d", ("project_id",)).items():
         by_project[k[1]] += v["amount_value"]
     top = max((k for k in by_project if k), key=lambda k: by_project[k])
-    assert re.search(rf"{top}\s+│\s+\${by_project[top]:,.2f}", p.stdout)
+    name = next(x["name"] for x in org.projects if x["id"] == top)  # shown by name, not ID
+    assert re.search(rf"{re.escape(name)}\s+│\s+\${by_project[top]:,.2f}", p.stdout)
+    assert top not in p.stdout
 
 
 def test_report_for_an_earlier_month(warehouse):
@@ -79,7 +81,7 @@ def test_report_on_empty_or_missing_warehouse_is_a_clear_message(tmp_path):
 
 
 def test_html_report_renders_in_headless_chromium_without_console_errors(warehouse, tmp_path):
-    _, db = warehouse
+    org, db = warehouse
     html_file = tmp_path / "report.html"
     p = cli("report", "--db", str(db), "--html", str(html_file))
     assert p.returncode == 0, p.stderr
@@ -101,6 +103,9 @@ def test_html_report_renders_in_headless_chromium_without_console_errors(warehou
     dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", html_file.as_uri()],
                          capture_output=True, text=True, timeout=120).stdout
     assert dom.count("<rect") > 50 and "Spend by project" in dom
+    # names, not IDs: every project by name, and no project ID anywhere on the page
+    assert all(p["name"] in dom for p in org.projects) and "proj_" not in dom
+    assert "Top API keys by tokens" in dom and "deleted key (key_" in dom
 
 
 def test_export_writes_every_table_and_view_as_parquet(warehouse, tmp_path):

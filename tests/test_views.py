@@ -98,7 +98,9 @@ def test_daily_tokens_and_cache_hit_ratio(loaded):
                 acc[(day, r["project_id"], r["model"])][m] += r[m]
     rows = query(db, "select * from reporting.daily_tokens")
     assert len(rows) == len(acc)
-    for day, pid, model, inp, out, cached, req, ratio in rows:
+    names = {p["id"]: p["name"] for p in org.projects}
+    for day, pid, model, inp, out, cached, req, ratio, project_name in rows:
+        assert project_name == names[pid]
         w = acc[(day, pid, model)]
         assert (inp, out, cached, req) == (w["input_tokens"], w["output_tokens"], w["input_cached_tokens"],
                                            w["num_model_requests"])
@@ -202,7 +204,7 @@ def test_billed_against_usage_shows_the_difference(loaded):
             used[(day, r["project_id"])] += r["input_tokens"]
     rows = {(r[0], r[1]): r for r in query(db, "select * from reporting.billed_vs_usage")}
     assert set(rows) == set(billed) | set(used)
-    for key, (_, _, amount, billed_tokens, usage_tokens, diff) in rows.items():
+    for key, (_, _, amount, billed_tokens, usage_tokens, diff, _) in rows.items():
         assert amount == billed.get(key, 0)
         assert usage_tokens == used.get(key)
         assert diff == (billed_tokens or 0) - (usage_tokens or 0)

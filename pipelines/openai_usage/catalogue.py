@@ -28,7 +28,8 @@ _DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 
 
 def arrow_type(name: str) -> pa.DataType:
-    simple = {"bigint": pa.int64(), "double": pa.float64(), "boolean": pa.bool_(), "string": pa.string()}
+    simple = {"bigint": pa.int64(), "double": pa.float64(), "boolean": pa.bool_(), "string": pa.string(),
+              "timestamp": pa.timestamp("us", tz="UTC")}
     if name in simple:
         return simple[name]
     if m := _DECIMAL.fullmatch(name):
@@ -106,9 +107,65 @@ def _column(name: str, spec: Any, role: str, dim_types: dict[str, str]) -> Colum
     return Column("_".join(path), spec["type"], role, path, bool(spec.get("optional")), spec.get("sim", {}))
 
 
+@dataclass(frozen=True)
+class DirectoryColumn:
+    name: str
+    type: str
+    paths: tuple[tuple[str, ...], ...]  # alternatives: the first one present in an item wins
+
+    @property
+    def arrow(self) -> pa.DataType:
+        return arrow_type(self.type)
+
+
+@dataclass(frozen=True)
+class DirectoryList:
+    """One list of the organization directory (projects, users, or per project its keys or accounts)."""
+
+    name: str
+    path: str
+    table: str
+    object: str
+    params: dict[str, str]
+    per_project: bool
+    primary_key: tuple[str, ...]
+    columns: tuple[DirectoryColumn, ...]
+    max_limit: int
+    default_limit: int
+
+    def arrow_schema(self) -> pa.Schema:
+        """The table contract: `project_id` first for per-project lists, then the listed columns, then when
+        this run last saw the item (so an item gone from the directory is visible as such)."""
+        fields = [pa.field("project_id", pa.string(), nullable=False)] if self.per_project else []
+        fields += [pa.field(c.name, c.arrow, nullable=c.name not in self.primary_key) for c in self.columns]
+        fields.append(pa.field("last_seen_at", pa.timestamp("us", tz="UTC"), nullable=False))
+        return pa.schema(fields)
+
+
+@cache
+def _raw(path: Path | None = None) -> dict[str, Any]:
+    return yaml.safe_load(Path(path or SCHEMAS_DIR / "catalogue.yaml").read_text())
+
+
+@cache
+def directory() -> dict[str, DirectoryList]:
+    raw = dict(_raw().get("directory") or {})
+    limit = raw.pop("defaults", {}).get("limit", {"default": 20, "max": 100})
+    out = {}
+    for name, spec in raw.items():
+        cols = tuple(DirectoryColumn(c, s["type"], tuple(tuple(p) for p in s.get("paths", [[c]])))
+                     for c, s in spec["columns"].items())
+        out[name] = DirectoryList(
+            name=name, path=spec["path"], table=spec["table"], object=spec["object"],
+            params={k: str(v) for k, v in (spec.get("params") or {}).items()},
+            per_project=bool(spec.get("per_project")), primary_key=tuple(spec["primary_key"]), columns=cols,
+            max_limit=int(spec.get("limit", limit)["max"]), default_limit=int(spec.get("limit", limit)["default"]))
+    return out
+
+
 @cache
 def load(path: Path | None = None) -> dict[str, Endpoint]:
-    raw = yaml.safe_load(Path(path or SCHEMAS_DIR / "catalogue.yaml").read_text())
+    raw = _raw(path)
     dim_types: dict[str, str] = raw["dimensions"]
     out: dict[str, Endpoint] = {}
     for name, spec in raw["endpoints"].items():

@@ -129,7 +129,8 @@ def print_summary(summary: Any, console: Console = out) -> None:
     for col in ("table", "rows", "buckets", "empty", "quarantined", "new columns"):
         t.add_column(col, justify="left" if col in ("table", "new columns") else "right", no_wrap=col == "table")
     for name, s in sorted(summary.tables.items()):
-        t.add_row(name, f"{s['rows']:,}", f"{s['buckets']:,}", f"{s['empty_buckets']:,}",
+        listed = name in {d.table for d in catalogue.directory().values()}
+        t.add_row(name, f"{s['rows']:,}", "listed" if listed else f"{s['buckets']:,}", f"{s['empty_buckets']:,}",
                   f"{s['quarantined']:,}", ", ".join(sorted(s["extra_columns"])) or "")
     console.print(t)
     console.print(f"{summary.pages:,} pages in {summary.requests:,} requests, {summary.retries:,} retries, "
@@ -154,11 +155,16 @@ def print_summary(summary: Any, console: Console = out) -> None:
               help="Tries per request before the run fails (429, 5xx, timeouts and broken bodies are retried).")
 @click.option("--group-by", "group_by", multiple=True, metavar="ENDPOINT=DIM,DIM",
               help="Group an endpoint by fewer dimensions than all it allows, e.g. completions=project_id,model.")
+@click.option("--destination", default="duckdb", show_default=True, envvar="OPENAI_USAGE_DESTINATION",
+              help="Where to load: duckdb (the --db file) or a dlt destination, e.g. a named one configured as "
+                   "[destination.NAME] in .dlt/config.toml with credentials in .dlt/secrets.toml.")
+@click.option("--directory/--no-directory", default=True, show_default=True,
+              help="Also refresh projects, users, API keys and service accounts, which give the IDs names.")
 @click.option("-v", "--verbose", is_flag=True, help="Show library logs and tracebacks.")
 def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoints: str | None, base_url: str,
          reread: str | None, concurrency: int, timeout: float, max_attempts: int, group_by: tuple[str, ...],
-         verbose: bool) -> None:
-    """Load usage and costs incrementally into DuckDB."""
+         destination: str, directory: bool, verbose: bool) -> None:
+    """Load usage and costs incrementally into DuckDB (or another warehouse, see --destination)."""
     _quiet_libraries(verbose)
 
     def go() -> None:
@@ -171,7 +177,7 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
             db=db, api_key="", base_url=base_url, endpoints=_endpoints(endpoints), bucket_width=bucket_width,
             start=parse_time(start, "--start") if start else None, end=parse_time(end, "--end") if end else None,
             reread=parse_reread(reread) if reread else None, concurrency=concurrency, timeout=timeout,
-            max_attempts=max_attempts, group_by=_group_by(group_by),
+            max_attempts=max_attempts, group_by=_group_by(group_by), directory=directory, destination=destination,
             now=int(os.environ["OPENAI_USAGE_NOW"]) if os.environ.get("OPENAI_USAGE_NOW") else None)
         from .pipeline import validate
 
@@ -186,7 +192,7 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
         print_summary(summary)
         from .views import apply_views
 
-        apply_views(db)
+        apply_views(req.warehouse)
 
     _run(go, verbose)
 
@@ -240,8 +246,11 @@ def export(out_dir: Path, db: Path, fmt: str) -> None:
 @main.command()
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_DB, show_default=True,
               envvar="OPENAI_USAGE_DB")
+@click.option("--destination", default="duckdb", show_default=True, envvar="OPENAI_USAGE_DESTINATION",
+              help="Where the data is: duckdb (the --db file) or a dlt destination, e.g. a named one configured as "
+                   "[destination.NAME] in .dlt/config.toml with credentials in .dlt/secrets.toml.")
 @click.option("--max-age", help="Exit 1 when the last successful load is older than this (e.g. 2h, 1d).")
-def status(db: Path, max_age: str | None) -> None:
+def status(db: Path, destination: str, max_age: str | None) -> None:
     """Freshness per table: newest bucket, rows, and the last successful load."""
     _quiet_libraries(False)
 
@@ -252,9 +261,12 @@ def status(db: Path, max_age: str | None) -> None:
         from .timeparse import parse_reread
 
         limit = parse_reread(max_age, "--max-age") if max_age else None  # validate before touching the warehouse
-        s = st.read(db)
-        t = Table(title=f"Warehouse {db}", title_justify="left")
-        for col in ("table", "widths", "newest bucket (UTC)", "rows"):
+        from .warehouse import Warehouse
+
+        wh = Warehouse(destination, db)
+        s = st.read(wh)
+        t = Table(title=f"Warehouse {wh.label}", title_justify="left")
+        for col in ("table", "widths", "newest bucket or listing (UTC)", "rows"):
             t.add_column(col, justify="right" if col == "rows" else "left")
         for row in s.tables:
             newest = row.newest_bucket.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if row.newest_bucket \

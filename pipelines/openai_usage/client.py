@@ -84,6 +84,9 @@ class UsageClient:
         self.base_url = base_url.rstrip("/")
         self.stats = stats or RunStats()
         self.limit = AdaptiveLimit(concurrency)
+        # Directory lists get their own slots: usage window threads hold theirs while their queues wait on dlt,
+        # and a list request queued behind them on dlt's thread would wait forever.
+        self.list_limit = AdaptiveLimit(concurrency)
         self.max_backoff = max_backoff
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -200,6 +203,50 @@ class UsageClient:
             previous_empty = page_results == 0
         raise PaginationError(f"{ep.path} kept saying has_more after {max_pages} pages; "
                               "stopping rather than reading forever")
+
+
+    # ---------------------------------------------------------------- directory lists
+    def _get_json(self, path: str, params: list[tuple[str, Any]]) -> dict[str, Any]:
+        with self.list_limit:
+            self.stats.add("requests")
+            try:
+                resp = self._http.get(path, params=params)
+            except httpx.TimeoutException:
+                raise TransientError(f"timed out reading {path}") from None
+            except httpx.TransportError as e:
+                raise TransientError(f"connection problem on {path}: {type(e).__name__}") from None
+            if resp.status_code != 200:
+                self._raise_for(resp, path)
+            try:
+                body = orjson.loads(resp.content)
+            except ValueError:
+                raise TransientError(f"{path} answered with a broken JSON body") from None
+        self.list_limit.succeeded()
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise ApiError(f"{path} answered without a `data` list")
+        return body
+
+    def list_items(self, path: str, params: dict[str, str], limit: int,
+                   max_pages: int = 10_000) -> list[dict[str, Any]]:
+        """Every item of a directory list, following `after` = the last id while `has_more`.
+
+        `last_id` is used when present (current spec); older answers lack it, so the last item's id is used.
+        """
+        items: list[dict[str, Any]] = []
+        after: str | None = None
+        for _ in range(max_pages):
+            query = [*params.items(), ("limit", limit)] + ([("after", after)] if after else [])
+            body = self._retrying(self._get_json, path, query)
+            self.stats.add("pages")
+            data = body["data"]
+            items += data
+            if not body.get("has_more") or not data:
+                return items
+            nxt = body.get("last_id") or data[-1].get("id")
+            if not nxt or nxt == after:
+                raise PaginationError(f"{path} said has_more but gave no new position to continue from")
+            after = nxt
+        raise PaginationError(f"{path} kept saying has_more after {max_pages} pages")
 
 
 def _decode(group: list[bytes], exact: bool) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from .catalogue import Endpoint
+from .catalogue import DirectoryList, Endpoint
 
 QUARANTINE_TABLE = "_quarantine"
 QUARANTINE_SCHEMA = pa.schema([
@@ -206,3 +206,37 @@ def _infer(values: list[Any]) -> pa.Array:
         return pa.array([None if v is None else float(v) for v in values], pa.float64())
     return pa.array([None if v is None else v if isinstance(v, str) else orjson.dumps(v, default=str).decode()
                      for v in values], pa.string())
+
+
+def flatten_directory(dl: DirectoryList, items: list[dict[str, Any]], seen_at: int,
+                      project_id: str | None = None) -> pa.Table:
+    """Directory items to their contract table. Only contract columns are read: nothing else is stored."""
+    schema = dl.arrow_schema()
+    cols: dict[str, list[Any]] = {c.name: [] for c in dl.columns}
+    for item in items:
+        for c in dl.columns:
+            value = None
+            for path in c.paths:
+                value = _dig(item, path)
+                if value is not None:
+                    break
+            cols[c.name].append(value)
+    arrays = {}
+    for c in dl.columns:
+        values = cols[c.name]
+        if c.type == "timestamp":  # the API sends Unix seconds
+            values = [None if v is None else int(v) * 1_000_000 for v in values]
+        arrays[c.name] = pa.array(values, type=c.arrow)
+    n = len(items)
+    if dl.per_project:
+        arrays["project_id"] = pa.array([project_id] * n, pa.string())
+    arrays["last_seen_at"] = pa.array([seen_at * 1_000_000] * n, pa.timestamp("us", tz="UTC"))
+    return pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
+
+
+def _dig(item: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(item, dict):
+            return None
+        item = item.get(key)
+    return item

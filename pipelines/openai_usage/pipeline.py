@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import shutil
@@ -17,19 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.pipeline import LoadInfo
-from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from . import catalogue
 from .client import RunStats, UsageClient
 from .errors import ConfigError, UsageError, root_cause
 from .source import Progress, openai_usage, resource_name
+from .warehouse import DATASET, LOCAL, PIPELINE_NAME, Warehouse
 from .windows import floor
 
 log = logging.getLogger("openai_usage")
-PIPELINE_NAME = "openai_usage"
-DATASET = "openai_usage"
 DEFAULT_START_DAYS = 30
 
 os.environ.setdefault("NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true")  # gzip-9 costs far more than it saves
@@ -55,6 +53,12 @@ class LoadRequest:
     max_backoff: float = 60.0
     group_by: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per endpoint; default: every dimension
     now: int | None = None  # for tests against a simulator with its own clock
+    directory: bool = True  # also refresh projects, users, API keys and service accounts (names for the IDs)
+    destination: str = LOCAL  # "duckdb" (the file `db`) or a dlt destination name / named destination
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.destination, self.db)
 
 
 @dataclass
@@ -89,6 +93,10 @@ def validate(req: LoadRequest) -> None:
                               f"allowed: {', '.join(cat[name].group_by)}")
     if req.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
+    if not req.warehouse.local:
+        req.warehouse.dlt_destination()  # unknown names and missing packages fail here, before any request
+        _ = req.warehouse.dialect
+        return
     if req.db.stem.lower() in (DATASET, "staging", "reporting", "main"):
         raise ConfigError(f"name the DuckDB file something other than {req.db.name}: DuckDB would confuse the "
                           f"file with the schema of the same name")
@@ -102,39 +110,42 @@ def validate(req: LoadRequest) -> None:
         raise ConfigError(f"cannot write to the folder for the DuckDB file: {folder}") from None
 
 
-def working_dir(db: Path) -> Path:
-    """dlt's local working folder, one per warehouse file, so a new --db starts fresh."""
-    db = db.expanduser().resolve()
-    digest = hashlib.sha256(str(db).encode()).hexdigest()[:12]
-    return db.parent / ".openai_usage" / f"{db.stem}-{digest}"
+def _warehouse(target: Path | Warehouse) -> Warehouse:
+    return target if isinstance(target, Warehouse) else Warehouse(db=target)
+
+
+def working_dir(target: Path | Warehouse) -> Path:
+    """dlt's local working folder, one per warehouse, so a new --db starts fresh."""
+    return _warehouse(target).working_dir()
 
 
 @contextmanager
-def load_lock(db: Path) -> Iterator[None]:
-    """One load per warehouse at a time; a second one is refused, not queued behind a DuckDB lock error."""
-    lock_path = working_dir(db).with_suffix(".lock")
+def load_lock(target: Path | Warehouse) -> Iterator[None]:
+    """One load per warehouse at a time; a second one is refused, not queued behind a DuckDB lock error.
+
+    The lock is a file beside dlt's working folder: it covers runs on this machine. Runs from several
+    machines (CI runners) need the scheduler's own guard, e.g. a GitHub Actions concurrency group."""
+    wh = _warehouse(target)
+    lock_path = wh.working_dir().with_suffix(".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LoadRunning(f"another load is running on {db}") from None
+            raise LoadRunning(f"another load is running on {wh.label}") from None
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def make_pipeline(db: Path) -> dlt.Pipeline:
-    db = db.expanduser().resolve()
-    wd = working_dir(db)
-    if not db.exists() and wd.exists():
+def make_pipeline(target: Path | Warehouse) -> dlt.Pipeline:
+    wh = _warehouse(target)
+    wd = wh.working_dir()
+    if wh.local and not wh.db.expanduser().exists() and wd.exists():
         shutil.rmtree(wd)  # the warehouse owns the state: no file, no position
-    credentials = DuckDbCredentials(str(db))
-    # A scheduled job should stay small: DuckDB spills to disk past this instead of growing.
-    credentials.global_config = {"memory_limit": os.environ.get("OPENAI_USAGE_DUCKDB_MEMORY", "256MB")}
-    return dlt.pipeline(pipeline_name=PIPELINE_NAME, pipelines_dir=str(wd),
-                        destination=dlt.destinations.duckdb(credentials), dataset_name=DATASET)
+    return dlt.pipeline(pipeline_name=PIPELINE_NAME, pipelines_dir=str(wd), destination=wh.dlt_destination(),
+                        dataset_name=DATASET)
 
 
 def lean_memory() -> None:
@@ -152,7 +163,7 @@ def lean_memory() -> None:
         ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX = 2
 
 
-def finish_interrupted(pipeline: dlt.Pipeline, db: Path) -> dlt.Pipeline:
+def finish_interrupted(pipeline: dlt.Pipeline, target: Path | Warehouse) -> dlt.Pipeline:
     """Complete what a killed run left behind, or discard it deliberately.
 
     dlt saves the local incremental position when extraction ends, before loading. A run killed after
@@ -170,8 +181,8 @@ def finish_interrupted(pipeline: dlt.Pipeline, db: Path) -> dlt.Pipeline:
         log.warning("discarding an unfinishable package from an interrupted run (%s); its range is read again",
                     type(root_cause(e)).__name__)
         pipeline.drop_pending_packages(with_partial_loads=True)
-        shutil.rmtree(working_dir(db), ignore_errors=True)
-        return make_pipeline(db)
+        shutil.rmtree(working_dir(target), ignore_errors=True)
+        return make_pipeline(target)
 
 
 def _positions(pipeline: dlt.Pipeline) -> dict[str, Any]:
@@ -182,14 +193,28 @@ def _positions(pipeline: dlt.Pipeline) -> dict[str, Any]:
     return {name: r.get("incremental", {}).get("start_time", {}).get("last_value") for name, r in resources.items()}
 
 
+def _missing(wh: Warehouse, e: ConfigFieldMissingException) -> ConfigError:
+    name = wh.destination
+    return ConfigError(f"{wh.label}: missing configuration ({', '.join(e.fields)}); set it in .dlt/secrets.toml "
+                       f"under [destination.{name}] or as DESTINATION__{name.upper()}__{e.fields[0].upper()}")
+
+
 def run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary:
+    try:
+        return _run_load(req, progress)
+    except ConfigFieldMissingException as e:  # raised outside dlt's steps too (state sync, client set-up)
+        raise _missing(req.warehouse, e) from None
+
+
+def _run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary:
     validate(req)
     t0 = time.monotonic()
     now = req.now if req.now is not None else int(time.time())
-    with load_lock(req.db):
-        pipeline = finish_interrupted(make_pipeline(req.db), req.db)
+    wh = req.warehouse
+    with load_lock(wh):
+        pipeline = finish_interrupted(make_pipeline(wh), wh)
         # Positions are only needed to tell a backfill from a first load; dlt's run() syncs state itself.
-        if req.start is not None and req.end is None and req.db.exists():
+        if req.start is not None and req.end is None and (not wh.local or req.db.exists()):
             pipeline.sync_destination()
         positions = _positions(pipeline) if req.start is not None else {}
         cat = catalogue.endpoints()
@@ -211,13 +236,16 @@ def run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary:
             source = openai_usage(client, req.endpoints, req.bucket_width, initial=initial, now=now, end=req.end,
                                   backfill=backfill, reread=reread, group_by=req.group_by,
                                   concurrency=req.concurrency, summary=summary,
-                                  progress=progress)
+                                  progress=progress, directory=req.directory)
             try:
-                info = pipeline.run(source, loader_file_format="parquet")
+                # Parquet is DuckDB's fastest path; other engines get dlt's preferred format for them.
+                info = pipeline.run(source, loader_file_format="parquet" if wh.local else None)
             except PipelineStepFailed as e:
                 cause = root_cause(e)
                 if isinstance(cause, UsageError):
                     raise cause from None
+                if isinstance(cause, ConfigFieldMissingException):
+                    raise _missing(wh, cause) from None
                 raise
         finally:
             client.close()

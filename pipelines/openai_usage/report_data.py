@@ -22,6 +22,7 @@ class ReportData:
     projects: list[tuple] = field(default_factory=list)
     line_items: list[tuple] = field(default_factory=list)
     models: list[tuple] = field(default_factory=list)
+    api_keys: list[tuple] = field(default_factory=list)
     anomalies: list[tuple] = field(default_factory=list)
     batch_cache: list[tuple] = field(default_factory=list)
     billed_vs_usage: list[tuple] = field(default_factory=list)
@@ -62,13 +63,19 @@ def read(db: Path, month: dt.date | None = None) -> ReportData:
         if row:
             cols = [d[0] for d in con.description]
             data.mtd = dict(zip(cols, row, strict=True))
-        data.projects = q("select coalesce(project_id, '(organization)'), currency, amount "
+        data.projects = q("select project_name, currency, amount "
                           "from reporting.monthly_costs where month = ? order by amount desc", m)
         data.line_items = q("select line_item, sum(amount) as amount from reporting.daily_costs "
                             "where day >= ? and day < ? group by 1 order by 2 desc", m, nxt)
         data.models = q("select model, amount, input_tokens, output_tokens, cost_per_million_tokens "
                         "from reporting.model_costs where month = ? order by amount desc nulls last", m)
-        data.anomalies = q("select day, dimension, key, measure, value, trailing_mean, ratio from reporting.anomalies "
+        data.api_keys = q(
+            "select api_key_name, project_name, coalesce(user_email, user_name), sum(value) as tokens "
+            "from reporting.daily_usage where day >= ? and day < ? and api_key_id is not null "
+            "and kind in ('completions', 'embeddings') and metric in ('input_tokens', 'output_tokens') "
+            "group by 1, 2, 3 order by 4 desc limit 10", m, nxt)
+        data.anomalies = q("select day, dimension, key_name, measure, value, trailing_mean, ratio "
+                           "from reporting.anomalies "
                            "where day > ? qualify row_number() over (partition by dimension order by day desc, "
                            "ratio desc) <= 5 order by day desc, ratio desc",
                            data.last_day - dt.timedelta(days=30))

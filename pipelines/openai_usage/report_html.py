@@ -24,7 +24,7 @@ th:first-child,td:first-child{text-align:left}th{color:#5b6475;font-weight:600}
 """
 
 
-TEXT_COLUMNS = {"day", "what", "model", "project", "line item"}
+TEXT_COLUMNS = {"day", "what", "model", "project", "line item", "API key", "user"}
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -61,6 +61,8 @@ def render(data: ReportData) -> str:
          money(mean) if measure == "cost" else count(mean), f"{ratio:.1f}"]
         for d, dim, key, measure, v, mean, ratio in data.anomalies]) if data.anomalies else \
         '<p class="empty">No day in the last 30 stands far above its norm.</p>'
+    keys = _table(["API key", "project", "user", "tokens"], [
+        [k, p, u, count(t)] for k, p, u, t in data.api_keys])
     models = _table(["model", "cost", "input tokens", "output tokens", "$ per 1M tokens"], [
         [m or "", money(a), count(i), count(o), "" if p is None else f"{p:,.3f}"] for m, a, i, o, p in data.models])
     cache = _table(["model", "requests", "batch share", "input tokens", "cache hit"], [
@@ -72,6 +74,7 @@ def render(data: ReportData) -> str:
             + f"<section><h2>Daily cost by line item, {month}</h2>{cost_chart}</section>"
             + f"<section><h2>Spend by project, {month}</h2>{projects}</section>"
             + f"<section><h2>Tokens by model, {month}</h2>{token_chart}</section>"
+            + f"<section><h2>Top API keys by tokens, {month}</h2>{keys}</section>"
             + f"<section><h2>Anomalies (last 30 days)</h2>{anomalies}</section>"
             + f"<section><h2>Models, {month}</h2>{models}</section>"
             + f"<section><h2>Batch and cache, {month}</h2>{cache}</section>"

@@ -26,7 +26,7 @@ def pct(v: Any) -> str:
 def _table(title: str, *cols: str) -> Table:
     t = Table(title=title, title_justify="left", title_style="bold")
     for i, c in enumerate(cols):
-        t.add_column(c, justify="left" if i == 0 else "right")
+        t.add_column(c, justify="left" if i == 0 or c in ("project", "user", "what") else "right")
     return t
 
 
@@ -46,6 +46,10 @@ def render(data: ReportData, console: Console) -> None:
     t = _table(f"Spend by project, {month}", "project", "amount")
     for pid, _, amount in data.projects:
         t.add_row(pid, money(amount))
+    console.print(t)
+    t = _table(f"Top API keys by tokens, {month}", "API key", "project", "user", "tokens")
+    for key, project, user, tokens in data.api_keys:
+        t.add_row(key, project, user, count(tokens))
     console.print(t)
     t = _table(f"Top line items, {month}", "line item", "amount")
     for item, amount in data.line_items[:12]:

@@ -13,9 +13,9 @@ import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 
 from . import catalogue
-from .catalogue import TOMBSTONE, Endpoint
+from .catalogue import TOMBSTONE, DirectoryList, Endpoint
 from .client import UsageClient, request_params
-from .flatten import QUARANTINE_TABLE, Flattened, flatten
+from .flatten import QUARANTINE_TABLE, Flattened, flatten, flatten_directory
 from .windows import ceil, floor, to_datetime, to_unix, windows
 
 # Replace whole buckets: every bucket in a load deletes the rows it had before (tombstones included).
@@ -158,10 +158,55 @@ def make_resource(ep: Endpoint, client: UsageClient, width: str, *, initial: int
     return bucket_rows
 
 
+def directory_resources(client: UsageClient, *, now: int, concurrency: int, summary: dict[str, Any]) -> list[Any]:
+    """The organization directory: each list read whole and merged by primary key.
+
+    Per-project lists (API keys, service accounts) are dlt transformers fed by the projects resource,
+    so projects are listed once per run; their requests run `concurrency` at a time.
+    """
+
+    def hints(dl: DirectoryList) -> dict[str, Any]:
+        return {"name": dl.table, "table_name": dl.table, "write_disposition": "merge",
+                "primary_key": list(dl.primary_key), "columns": dlt_columns(dl.arrow_schema())}
+
+    def count(dl: DirectoryList, table: pa.Table) -> pa.Table:
+        stats = summary.setdefault(dl.table, {"rows": 0, "buckets": 0, "empty_buckets": 0, "quarantined": 0,
+                                              "extra_columns": set()})
+        stats["rows"] += table.num_rows
+        return table
+
+    def top_level(dl: DirectoryList) -> Any:
+        @dlt.resource(**hints(dl))
+        def listing() -> Iterator[pa.Table]:
+            yield count(dl, flatten_directory(dl, client.list_items(dl.path, dl.params, dl.max_limit), now))
+
+        return listing
+
+    def per_project(dl: DirectoryList, projects: Any) -> Any:
+        @dlt.transformer(data_from=projects, **hints(dl))
+        def listing(table: pa.Table) -> Iterator[pa.Table]:
+            ids = table.column("id").to_pylist()
+
+            def read(pid: str) -> list[dict[str, Any]]:
+                return client.list_items(dl.path.format(project_id=pid), dl.params, dl.max_limit)
+
+            with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"dir-{dl.name}") as pool:
+                for pid, items in zip(ids, pool.map(read, ids), strict=True):
+                    yield count(dl, flatten_directory(dl, items, now, pid))
+
+        return listing
+
+    lists = catalogue.directory()
+    tops = {name: top_level(dl) for name, dl in lists.items() if not dl.per_project}
+    nested = [per_project(dl, tops["projects"]) for dl in lists.values() if dl.per_project]
+    return [*tops.values(), *nested]
+
+
 def openai_usage(client: UsageClient, endpoints: list[str], bucket_width: str = "1d", *, initial: int, now: int,
                  end: int | None = None, backfill: tuple[str, ...] = (), reread: dict[str, int] | None = None,
                  group_by: dict[str, tuple[str, ...]] | None = None, concurrency: int = 4,
-                 summary: dict[str, Any] | None = None, progress: Progress | None = None) -> Any:
+                 summary: dict[str, Any] | None = None, progress: Progress | None = None,
+                 directory: bool = True) -> Any:
     """The dlt source: one resource per chosen endpoint.
 
     `backfill` names endpoints to read [initial, end) without moving their incremental position.
@@ -171,6 +216,9 @@ def openai_usage(client: UsageClient, endpoints: list[str], bucket_width: str = 
     resources = _resources(client, endpoints, bucket_width, initial=initial, now=now, end=end, backfill=backfill,
                            reread=reread, group_by=group_by, concurrency=concurrency, summary=summary,
                            progress=progress)
+    if directory:
+        resources += directory_resources(client, now=now, concurrency=concurrency,
+                                         summary=summary if summary is not None else {})
 
     @dlt.source(name="openai_usage", max_table_nesting=0)
     def openai_usage() -> list[Any]:

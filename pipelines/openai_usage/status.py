@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from . import catalogue
 from .errors import ConfigError, UsageError
+from .transpile import statements
+from .warehouse import DATASET, Warehouse
 
 
 class Stale(UsageError):
@@ -34,33 +37,38 @@ class Status:
         return now - self.last_load if self.last_load else None
 
 
-def read(db: Path) -> Status:
-    if not db.exists():
-        raise ConfigError(f"no warehouse at {db}: run `openai-usage load --db {db}` first")
+def read(target: Path | Warehouse) -> Status:
+    wh = target if isinstance(target, Warehouse) else Warehouse(db=target)
+    if wh.local and not wh.db.exists():
+        raise ConfigError(f"no warehouse at {wh.db}: run `openai-usage load --db {wh.db}` first")
+    dialect = wh.dialect
+
+    def q(sql: Any, text: str) -> list[tuple[Any, ...]]:
+        return sql.rows(statements(text, dialect)[0])
+
     try:
-        con = duckdb.connect(str(db), read_only=True)
+        with wh.connect(read_only=True) as sql:
+            existing = {r[0] for r in q(sql, "select table_name from information_schema.tables "
+                                             f"where table_schema = '{DATASET}'")}
+            tables = []
+            for ep in catalogue.endpoints().values():
+                if ep.table not in existing:
+                    tables.append(TableStatus(ep.table, "", None, 0))
+                    continue
+                newest, rows, widths = q(sql, (
+                    f"select max(start_time), count(*) filter (where not coalesce(_bucket_emptied, false)), "
+                    f"string_agg(distinct bucket_width, ',' order by bucket_width) from {DATASET}.{ep.table}"))[0]
+                tables.append(TableStatus(ep.table, widths or "", newest, int(rows)))
+            for dl in catalogue.directory().values():
+                if dl.table in existing:
+                    newest, rows = q(sql, f"select max(last_seen_at), count(*) from {DATASET}.{dl.table}")[0]
+                    tables.append(TableStatus(dl.table, "listed", newest, int(rows)))
+            last, loads = (None, 0)
+            if "_dlt_loads" in existing:
+                last, loads = q(sql, f"select max(inserted_at), count(*) from {DATASET}._dlt_loads where status = 0")[0]
+            return Status(tables, last, int(loads))
     except duckdb.IOException:
-        raise UsageError(f"the warehouse {db} is busy (a load is running); try again when it ends") from None
-    try:
-        existing = {r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'openai_usage'").fetchall()}
-        tables = []
-        for ep in catalogue.endpoints().values():
-            if ep.table not in existing:
-                tables.append(TableStatus(ep.table, "", None, 0))
-                continue
-            newest, rows, widths = con.execute(
-                f"select max(start_time), count(*) filter (where not coalesce(_bucket_emptied, false)), "
-                f"string_agg(distinct bucket_width, ',' order by bucket_width) from openai_usage.{ep.table}"
-            ).fetchone()
-            tables.append(TableStatus(ep.table, widths or "", newest, rows))
-        last, loads = (None, 0)
-        if "_dlt_loads" in existing:
-            last, loads = con.execute(
-                "select max(inserted_at), count(*) from openai_usage._dlt_loads where status = 0").fetchone()
-        return Status(tables, last, loads)
-    finally:
-        con.close()
+        raise UsageError(f"the warehouse {wh.db} is busy (a load is running); try again when it ends") from None
 
 
 def check_age(status: Status, max_age_seconds: int, now: dt.datetime) -> None:

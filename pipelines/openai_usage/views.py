@@ -1,20 +1,22 @@
-"""Applying the SQL views in `sql/` (staging, then reporting) to a warehouse, idempotently."""
+"""Applying the SQL views in `sql/` (staging, then reporting) to a warehouse, idempotently.
+
+The files are DuckDB SQL; for any other engine they pass through `transpile` first.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-import duckdb
-
 from . import catalogue
 from .catalogue import ROOT
 from .flatten import QUARANTINE_SCHEMA
 from .source import dlt_columns
+from .transpile import statements
+from .warehouse import DATASET, Sql, Warehouse
 
 SQL_DIR = ROOT / "sql"
 LAYERS = ("staging", "reporting")
-DATASET = "openai_usage"
 
 _DUCK_TYPES = {"bigint": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN", "text": "VARCHAR",
                "timestamp": "TIMESTAMP WITH TIME ZONE"}
@@ -24,16 +26,17 @@ def sql_files() -> list[Path]:
     return [f for layer in LAYERS for f in sorted((SQL_DIR / layer).glob("*.sql"))]
 
 
-def _applied_version(con: duckdb.DuckDBPyConnection) -> str | None:
-    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'staging' "
-                         "and table_name = '_views_version'").fetchone()[0]
-    return con.execute("select version from staging._views_version").fetchone()[0] if exists else None
+def _applied_version(sql: Sql) -> str | None:
+    exists = sql.rows("select count(*) from information_schema.tables where table_schema = 'staging' "
+                      "and table_name = '_views_version'")[0][0]
+    return sql.rows("select version from staging._views_version")[0][0] if exists else None
 
 
 def _contract_ddl() -> list[str]:
     """CREATE TABLE IF NOT EXISTS for every contract table, so views bind on a warehouse not yet loaded."""
     tables = {ep.table: ep.arrow_schema() for ep in catalogue.endpoints().values()}
     tables["_quarantine"] = QUARANTINE_SCHEMA
+    tables |= {d.table: d.arrow_schema() for d in catalogue.directory().values()}
     out = []
     for name, schema in tables.items():
         cols = []
@@ -45,33 +48,44 @@ def _contract_ddl() -> list[str]:
     return out
 
 
-def views_version() -> str:
-    """A fingerprint of the contracts and every view: views are re-created only when it changes."""
-    h = hashlib.sha256()
-    for ddl in _contract_ddl():
-        h.update(ddl.encode())
-    for f in sql_files():
-        h.update(f.name.encode() + f.read_bytes())
+def _plan(dialect: str) -> list[tuple[str | None, list[str]]]:
+    """(view file or None for a contract table, its statements for this engine), in the order they run."""
+    plan: list[tuple[str | None, list[str]]] = [(None, statements(ddl, dialect)) for ddl in _contract_ddl()]
+    plan += [(f"{f.parent.name}/{f.name}", statements(f.read_text(), dialect)) for f in sql_files()]
+    return plan
+
+
+def _version(plan: list[tuple[str | None, list[str]]], dialect: str) -> str:
+    h = hashlib.sha256(dialect.encode())
+    for _, stmts in plan:
+        for stmt in stmts:
+            h.update(stmt.encode())
     return h.hexdigest()[:16]
 
 
-def apply_views(db: Path | str, force: bool = False) -> list[str]:
+def views_version(dialect: str = "duckdb") -> str:
+    """A fingerprint of the contracts and every view as this engine runs them: re-created only when it changes."""
+    return _version(_plan(dialect), dialect)
+
+
+def apply_views(target: Path | str | Warehouse, force: bool = False) -> list[str]:
     """Create or replace every view (idempotent); returns the files applied, or [] when already current."""
-    version = views_version()
-    con = duckdb.connect(str(db))
-    try:
-        if not force and _applied_version(con) == version:
+    wh = target if isinstance(target, Warehouse) else Warehouse(db=Path(target))
+    dialect = wh.dialect
+    plan = _plan(dialect)
+    version = _version(plan, dialect)
+    with wh.connect() as sql:
+        if not force and _applied_version(sql) == version:
             return []
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {DATASET}")
-        for ddl in _contract_ddl():
-            con.execute(ddl)
-        for layer in LAYERS:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+        for schema in (DATASET, *LAYERS):
+            sql.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         applied = []
-        for f in sql_files():
-            con.execute(f.read_text())
-            applied.append(f"{f.parent.name}/{f.name}")
-        con.execute("CREATE OR REPLACE TABLE staging._views_version AS SELECT ? AS version", [version])
+        for view_file, stmts in plan:
+            for stmt in stmts:
+                sql.execute(stmt)
+            if view_file:
+                applied.append(view_file)
+        for stmt in statements(f"DROP TABLE IF EXISTS staging._views_version; "
+                               f"CREATE TABLE staging._views_version AS SELECT '{version}' AS version", dialect):
+            sql.execute(stmt)
         return applied
-    finally:
-        con.close()

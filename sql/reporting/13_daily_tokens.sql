@@ -1,14 +1,21 @@
 -- Completions tokens per UTC day, project and model, with the share of input served from cache.
 create or replace view reporting.daily_tokens as
-select day,
-       project_id,
-       model,
-       sum(case when metric = 'input_tokens' then value end) as input_tokens,
-       sum(case when metric = 'output_tokens' then value end) as output_tokens,
-       sum(case when metric = 'input_cached_tokens' then value end) as input_cached_tokens,
-       sum(case when metric = 'num_model_requests' then value end) as num_model_requests,
-       cast(sum(case when metric = 'input_cached_tokens' then value end) as double)
-           / nullif(sum(case when metric = 'input_tokens' then value end), 0) as cache_hit_ratio
-from staging.stg_usage
-where kind = 'completions'
-group by day, project_id, model;
+with tokens as (
+    select day,
+           project_id,
+           model,
+           sum(case when metric = 'input_tokens' then value end) as input_tokens,
+           sum(case when metric = 'output_tokens' then value end) as output_tokens,
+           sum(case when metric = 'input_cached_tokens' then value end) as input_cached_tokens,
+           sum(case when metric = 'num_model_requests' then value end) as num_model_requests,
+           cast(sum(case when metric = 'input_cached_tokens' then value end) as double)
+               / nullif(sum(case when metric = 'input_tokens' then value end), 0) as cache_hit_ratio
+    from staging.stg_usage
+    where kind = 'completions'
+    group by day, project_id, model
+)
+select t.*,
+       coalesce(p.project_name, case when t.project_id is null then '(organization)'
+                                     else 'unknown project (' || t.project_id || ')' end) as project_name
+from tokens as t
+left join staging.stg_projects as p on p.project_id = t.project_id;

@@ -15,12 +15,19 @@ used as (
     where (kind = 'completions' and metric in ('input_tokens', 'output_tokens'))
        or (kind = 'embeddings' and metric = 'input_tokens')
     group by day, project_id
+),
+joined as (
+    select coalesce(b.day, u.day) as day,
+           coalesce(b.project_id, u.project_id) as project_id,
+           coalesce(b.billed_amount, 0) as billed_amount,
+           b.billed_tokens,
+           u.usage_tokens,
+           coalesce(b.billed_tokens, 0) - coalesce(u.usage_tokens, 0) as token_difference
+    from billed as b
+    full outer join used as u on b.day = u.day and b.project_id is not distinct from u.project_id
 )
-select coalesce(b.day, u.day) as day,
-       coalesce(b.project_id, u.project_id) as project_id,
-       coalesce(b.billed_amount, 0) as billed_amount,
-       b.billed_tokens,
-       u.usage_tokens,
-       coalesce(b.billed_tokens, 0) - coalesce(u.usage_tokens, 0) as token_difference
-from billed as b
-full outer join used as u on b.day = u.day and b.project_id is not distinct from u.project_id;
+select j.*,
+       coalesce(p.project_name, case when j.project_id is null then '(organization)'
+                                     else 'unknown project (' || j.project_id || ')' end) as project_name
+from joined as j
+left join staging.stg_projects as p on p.project_id = j.project_id;

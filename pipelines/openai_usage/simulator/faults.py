@@ -88,12 +88,15 @@ class FaultPlan:
     def parse(cls, specs: list[str] | tuple[str, ...], seed: int = 0) -> FaultPlan:
         return cls([Rule.parse(s) for s in specs], seed)
 
-    def draw(self, endpoint: str) -> set[str]:
-        """The faults that hit this request (each rule's schedule advances only on requests it applies to)."""
+    def draw(self, endpoint: str, targeted_only: bool = False) -> set[str]:
+        """The faults that hit this request (each rule's schedule advances only on requests it applies to).
+
+        With `targeted_only`, only rules naming this endpoint with `only=` apply (directory lists: the
+        usage fault schedules stay exactly as they were)."""
         hits: set[str] = set()
         with self._lock:
             for r in self.rules:
-                if r.only and r.only != endpoint:
+                if (r.only and r.only != endpoint) or (targeted_only and not r.only):
                     continue
                 r.seen += 1
                 if r.times is not None and r.fired >= r.times and r.burst_left == 0:

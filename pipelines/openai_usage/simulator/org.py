@@ -137,6 +137,7 @@ class Org:
         self.vector_store_ids = _ident(rng, "vs_", max(3, n_proj), 24)
         self.streams = {name: self._make_streams(i, ep, rng) for i, (name, ep) in enumerate(self.catalogue.items())
                         if ep.kind == "usage"}
+        self._directory_details()
 
     # ---------------------------------------------------------------- entities and streams
     def _make_streams(self, salt: int, ep: Endpoint, rng: np.random.Generator) -> Streams:
@@ -182,6 +183,68 @@ class Org:
         weight = weight / weight.mean()
         activity = rng.uniform(0.35, 1.0, size=n)
         return Streams(ep, salt, codes, labels, weight, activity, audio)
+
+    def _directory_details(self) -> None:
+        """What the Admin API's directory says about each entity, from its own generator so usage is unchanged.
+
+        Some IDs in usage are deliberately missing from the directory, as in real organizations:
+        every sixth API key was deleted, and one user who owns a key has left the organization.
+        """
+        rng = np.random.default_rng(self.seed + 1)
+        day = lambda lo, hi: int(self.start - DAY * rng.integers(lo, hi) - rng.integers(DAY))  # noqa: E731
+        for i, p in enumerate(self.projects):
+            p["created_at"] = day(30, 400) if i else day(400, 800)  # the default project came first
+            p["archived_at"] = day(0, 20) + 20 * DAY if p["archived"] else None
+        for i, u in enumerate(self.users):
+            u["role"] = "owner" if i == 0 else ("reader" if i % 3 else "owner")
+            u["added_at"] = day(10, 300)
+            u["removed"] = False
+        for s in self.service_accounts:
+            s["role"] = "member"
+            s["created_at"] = day(5, 200)
+        # The owner of the first user-owned key has left: their usage stays, their directory entry is gone.
+        leaver = next(k["owner"]["id"] for k in self.api_keys if k["owner"]["type"] == "user")
+        next(u for u in self.users if u["id"] == leaver)["removed"] = True
+        for i, k in enumerate(self.api_keys):
+            k["created_at"] = day(1, 120)
+            k["last_used_at"] = int(self.clock.now() - rng.integers(60, 3 * DAY))
+            k["redacted_value"] = "sk-proj-****" + "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz0123456789"), 4))
+            k["deleted"] = i % 6 == 5
+
+    def directory(self, name: str, project_id: str | None = None) -> list[dict[str, Any]] | None:
+        """The items one directory list returns now, in the API's current shape; None for an unknown project."""
+        people = {u["id"]: u for u in self.users} | {s["id"]: s for s in self.service_accounts}
+        if project_id is not None and project_id not in {p["id"] for p in self.projects}:
+            return None
+        if name == "projects":
+            return [{"id": p["id"], "object": "organization.project", "name": p["name"],
+                     "created_at": p["created_at"], "archived_at": p["archived_at"],
+                     "status": "archived" if p["archived"] else "active"} for p in self.projects]
+        if name == "users":
+            return [{"object": "organization.user", "id": u["id"], "name": u["name"], "email": u["email"],
+                     "role": u["role"], "added_at": u["added_at"]} for u in self.users if not u["removed"]]
+        if name == "project_service_accounts":
+            return [{"object": "organization.project.service_account", "id": s["id"], "name": s["name"],
+                     "role": s["role"], "created_at": s["created_at"]}
+                    for s in self.service_accounts if s["project_id"] == project_id]
+        if name == "project_api_keys":
+            out = []
+            for k in self.api_keys:
+                if k["project_id"] != project_id or k["deleted"]:
+                    continue
+                who = people[k["owner"]["id"]]
+                kind = k["owner"]["type"]
+                owner: dict[str, Any] = {"type": kind, kind: {
+                    "id": who["id"], "name": who["name"], "created_at": who.get("added_at", who.get("created_at")),
+                    "role": who["role"], **({"email": who["email"]} if kind == "user" else {})}}
+                out.append({"object": "organization.project.api_key", "redacted_value": k["redacted_value"],
+                            "name": k["name"], "created_at": k["created_at"], "last_used_at": k["last_used_at"],
+                            "id": k["id"], "owner": owner})
+            return out
+        raise KeyError(name)
+
+    def rename_project(self, project_id: str, name: str) -> None:
+        next(p for p in self.projects if p["id"] == project_id)["name"] = name
 
     # ---------------------------------------------------------------- rewriting history (tests, demos)
     def silence(self, start: int, end: int) -> None:

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import catalogue
-from ..catalogue import WIDTH_SECONDS, Endpoint
+from ..catalogue import WIDTH_SECONDS, DirectoryList, Endpoint
 from .faults import FaultPlan
 from .org import Org
 
@@ -155,6 +155,7 @@ class Sandbox:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         routes = [Route(ep.path, self._endpoint, methods=["GET"]) for ep in self.org.catalogue.values()]
+        routes += [Route(d.path, self._directory_endpoint(d), methods=["GET"]) for d in catalogue.directory().values()]
         routes += [Route("/_sim/stats", self._stats), Route("/_sim/clock", self._clock, methods=["GET", "POST"])]
         self.app = Starlette(routes=routes)
 
@@ -264,6 +265,71 @@ class Sandbox:
         elif "malformed" in hits:
             body = body[: max(1, len(body) // 3)] + b"<html><body>upstream connect error</body></html>"
         return Response(body, media_type="application/json")
+
+    def _directory_endpoint(self, dl: DirectoryList) -> Any:
+        async def handler(request: Request) -> Response:
+            self.stats["requests"] += 1
+            self.stats[f"directory:{dl.name}"] += 1
+            if self.latency_ms or self.jitter_ms:
+                delay = self.latency_ms + self._rng.uniform(-self.jitter_ms, self.jitter_ms)
+                await asyncio.sleep(max(0.0, delay) / 1000)
+            try:
+                self._auth(request)
+                hits = self.faults.draw(dl.name, targeted_only=True)
+                if "429" in hits:
+                    raise ApiError(429, "Rate limit reached for requests. Please try again later.",
+                                   code="rate_limit_exceeded", type_="requests")
+                if hits & {"500", "502", "503"}:
+                    raise ApiError(500, "The server had an error while processing your request.",
+                                   type_="server_error")
+                body = self._directory_page(dl, request, hits)
+            except ApiError as e:
+                return e.response({"retry-after": self.retry_after} if e.status == 429 else None)
+            return Response(body, media_type="application/json")
+
+        return handler
+
+    def _directory_page(self, dl: DirectoryList, request: Request, hits: set[str]) -> bytes:
+        """One page of a directory list: `limit` items after the id in `after`.
+
+        Faults: `legacy_result` answers in the older documented form (no first_id/last_id, API-key owners
+        flattened); `extra_fields` adds fields the contract does not know, a full secret key among them.
+        """
+        params = request.query_params
+        items = self.org.directory(dl.name, request.path_params.get("project_id"))
+        if items is None:
+            raise ApiError(404, f"No such project: {request.path_params.get('project_id')}", type_="not_found")
+        if dl.name == "projects" and params.get("include_archived", "false").lower() != "true":
+            items = [p for p in items if p["status"] != "archived"]
+        if dl.name == "users" and params.getlist("emails[]") + params.getlist("emails"):
+            wanted = set(params.getlist("emails[]") + params.getlist("emails"))
+            items = [u for u in items if u["email"] in wanted]
+        try:
+            limit = int(params.get("limit", dl.default_limit))
+        except ValueError:
+            raise ApiError(400, "limit must be an integer.", "limit") from None
+        if not 1 <= limit <= dl.max_limit:
+            raise ApiError(400, f"limit must be between 1 and {dl.max_limit}.", "limit")
+        start = 0
+        if after := params.get("after"):
+            ids = [i["id"] for i in items]
+            if after not in ids:
+                raise ApiError(400, f"Invalid 'after': no item with id {after}.", "after")
+            start = ids.index(after) + 1
+        page = items[start: start + limit]
+        if "extra_fields" in hits:
+            page = [{**i, "value": f"sk-proj-SECRET{hashlib.sha256(i['id'].encode()).hexdigest()[:24]}",
+                     "new_field": 1} for i in page]
+        if "legacy_result" in hits:
+            for item in page:
+                if "owner" in item:
+                    kind = item["owner"]["type"]
+                    item["owner"] = {"type": kind, **item["owner"][kind]}
+            return orjson.dumps({"object": "list", "data": page, "has_more": start + limit < len(items)})
+        return orjson.dumps({"object": "list", "data": page,
+                             "first_id": page[0]["id"] if page else None,
+                             "last_id": page[-1]["id"] if page else None,
+                             "has_more": start + limit < len(items)})
 
     def _page(self, q: Query, hits: set[str]) -> bytes:
         now = self.org.clock.now()

@@ -42,3 +42,32 @@ def totals(org: Org, endpoint: str, start: int, end: int | None = None, width: s
 def grand_total(org: Org, endpoint: str, metric: str, start: int, end: int | None = None, width: str = "1d",
                 now: int | None = None) -> int | Decimal:
     return sum((v.get(metric, 0) for v in totals(org, endpoint, start, end, width, (), now).values()), 0)
+
+
+def directory(org: Org) -> dict[str, list[dict[str, Any]]]:
+    """The rows each directory table should hold after a load now, read from the org's entities (no HTTP, no
+    API rendering): keyed by table, each row with project_id (per-project lists) and the contract columns."""
+    people = {u["id"]: u for u in org.users} | {s["id"]: s for s in org.service_accounts}
+    projects = [{"id": p["id"], "name": p["name"], "status": "archived" if p["archived"] else "active",
+                 "created_at": p["created_at"], "archived_at": p["archived_at"]} for p in org.projects]
+    users = [{"id": u["id"], "name": u["name"], "email": u["email"], "role": u["role"], "added_at": u["added_at"]}
+             for u in org.users if not u["removed"]]
+    accounts = [{"project_id": s["project_id"], "id": s["id"], "name": s["name"], "role": s["role"],
+                 "created_at": s["created_at"]} for s in org.service_accounts]
+    keys = []
+    for k in org.api_keys:
+        if k["deleted"]:
+            continue
+        owner = people[k["owner"]["id"]]
+        keys.append({"project_id": k["project_id"], "id": k["id"], "name": k["name"],
+                     "redacted_value": k["redacted_value"], "created_at": k["created_at"],
+                     "last_used_at": k["last_used_at"], "owner_type": k["owner"]["type"], "owner_id": owner["id"],
+                     "owner_name": owner["name"], "owner_email": owner.get("email")})
+    return {"projects": projects, "users": users, "project_service_accounts": accounts, "project_api_keys": keys}
+
+
+def known_ids(org: Org) -> dict[str, set[str]]:
+    """Every project, user (or service account) and API key the generator ever made, listed or not."""
+    return {"project": {p["id"] for p in org.projects},
+            "user": {u["id"] for u in org.users} | {s["id"] for s in org.service_accounts},
+            "api_key": {k["id"] for k in org.api_keys}}

@@ -1,0 +1,42 @@
+"""The views in `sql/` are written once, in DuckDB SQL; this turns them into another engine's SQL with sqlglot.
+
+Engine differences that sqlglot does not cover on its own are kept here, small and visible:
+- PostgreSQL cannot CREATE OR REPLACE a view whose columns changed: the old view is dropped first.
+- BigQuery has no LATERAL (VALUES ...) with named columns: that unpivot becomes UNNEST of an array of STRUCTs.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+SOURCE = "duckdb"
+
+
+def _values_to_unnest(node: exp.Expression) -> exp.Expression:
+    """LATERAL (VALUES ('a', t.a), ...) AS m(metric, value) -> UNNEST([STRUCT('a' AS metric, t.a AS value)]) AS m"""
+    if not (isinstance(node, exp.Lateral) and isinstance(node.this, exp.Subquery)
+            and isinstance(node.this.this, exp.Values)):
+        return node
+    alias = node.args.get("alias")
+    names = [c.name for c in alias.columns] if alias else []
+    structs = [exp.Struct(expressions=[exp.alias_(v.copy(), n) for v, n in zip(row.expressions, names, strict=True)])
+               for row in node.this.this.expressions]
+    return exp.Unnest(expressions=[exp.Array(expressions=structs)], alias=exp.TableAlias(this=alias.this.copy()))
+
+
+def statements(sql: str, dialect: str) -> list[str]:
+    """One file of DuckDB SQL as statements for `dialect`; raises if sqlglot cannot express something."""
+    if dialect == SOURCE:
+        return [sql]  # DuckDB (and MotherDuck) run the files exactly as written
+    out: list[str] = []
+    for tree in sqlglot.parse(sql, read=SOURCE):
+        if tree is None:
+            continue
+        if dialect == "bigquery":
+            tree = tree.transform(_values_to_unnest)
+        if dialect == "postgres" and isinstance(tree, exp.Create) and tree.kind == "VIEW":
+            out.append(f"DROP VIEW IF EXISTS {tree.this.sql(dialect=dialect)} CASCADE")
+        out.append(tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE))
+    return out

@@ -1,0 +1,141 @@
+"""Where the data lives: the local DuckDB file (the default) or a dlt named destination, and SQL against it.
+
+A named destination is plain dlt configuration, so switching needs no code change:
+
+    # .dlt/config.toml                         # .dlt/secrets.toml (or DESTINATION__WAREHOUSE__CREDENTIALS)
+    [destination.warehouse]                    [destination.warehouse]
+    destination_type = "postgres"              credentials = "postgresql://loader:...@db.internal/analytics"
+
+and `openai-usage load --destination warehouse`. Credentials never come from the command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import ConfigError
+
+DATASET = "openai_usage"
+PIPELINE_NAME = "openai_usage"
+LOCAL = "duckdb"
+# dlt destination type -> sqlglot dialect the views are transpiled to (MotherDuck speaks DuckDB).
+DIALECTS = {"duckdb": "duckdb", "motherduck": "duckdb", "postgres": "postgres", "bigquery": "bigquery",
+            "snowflake": "snowflake", "clickhouse": "clickhouse", "redshift": "redshift", "mssql": "tsql",
+            "synapse": "tsql", "databricks": "databricks", "athena": "athena", "dremio": "dremio"}
+
+
+class Sql(Protocol):
+    def execute(self, sql: str) -> None: ...
+    def rows(self, sql: str) -> list[tuple[Any, ...]]: ...
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    destination: str = LOCAL
+    db: Path = Path("usage.duckdb")  # only for the local DuckDB destination
+
+    @property
+    def local(self) -> bool:
+        return self.destination == LOCAL
+
+    @property
+    def label(self) -> str:
+        return str(self.db) if self.local else f"destination {self.destination!r} ({self.destination_type})"
+
+    @property
+    def destination_type(self) -> str:
+        if self.local:
+            return LOCAL
+        import dlt
+
+        configured = dlt.config.get(f"destination.{self.destination}.destination_type")
+        return str(configured or self.destination).rsplit(".", 1)[-1]
+
+    @property
+    def dialect(self) -> str:
+        kind = self.destination_type
+        if kind not in DIALECTS:
+            raise ConfigError(f"destination {self.destination!r} is of type {kind!r}, which the views are not "
+                              f"written for; supported: {', '.join(sorted(DIALECTS))}")
+        return DIALECTS[kind]
+
+    def working_dir(self) -> Path:
+        """dlt's local working folder: one per DuckDB file, or per named destination under the current folder.
+        The warehouse itself holds the state; deleting this folder loses nothing."""
+        if self.local:
+            db = self.db.expanduser().resolve()
+            digest = hashlib.sha256(str(db).encode()).hexdigest()[:12]
+            return db.parent / ".openai_usage" / f"{db.stem}-{digest}"
+        root = Path(os.environ.get("OPENAI_USAGE_WORKDIR", ".openai_usage")).expanduser().resolve()
+        return root / f"destination-{self.destination}"
+
+    def dlt_destination(self) -> Any:
+        import dlt
+
+        if self.local:
+            from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+            credentials = DuckDbCredentials(str(self.db.expanduser().resolve()))
+            # A scheduled job should stay small: DuckDB spills to disk past this instead of growing.
+            credentials.global_config = {"memory_limit": os.environ.get("OPENAI_USAGE_DUCKDB_MEMORY", "256MB")}
+            return dlt.destinations.duckdb(credentials)
+        from dlt.common.destination.exceptions import UnknownDestinationModule
+        from dlt.common.destination.reference import Destination
+
+        try:
+            return Destination.from_reference(self.destination)
+        except UnknownDestinationModule:
+            raise ConfigError(
+                f"unknown destination {self.destination!r}: name a dlt destination type (postgres, bigquery, ...) "
+                f"or configure [destination.{self.destination}] destination_type in .dlt/config.toml") from None
+        except ModuleNotFoundError as e:
+            raise ConfigError(f"destination {self.destination!r} needs a package that is not installed "
+                              f"({e.name}); install the project's extra for it, e.g. "
+                              f"pip install -e '.[{self.destination_type}]'") from None
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[Sql]:
+        """SQL against the warehouse: DuckDB directly, anything else through dlt's own client for it."""
+        if self.local:
+            import duckdb
+
+            con = duckdb.connect(str(self.db), read_only=read_only)
+            try:
+                yield _DuckSql(con)
+            finally:
+                con.close()
+            return
+        import dlt
+
+        pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, pipelines_dir=str(self.working_dir()),
+                                destination=self.dlt_destination(), dataset_name=DATASET)
+        with pipeline.sql_client() as client:
+            yield _DltSql(client)
+
+
+class _DuckSql:
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def execute(self, sql: str) -> None:
+        self.con.execute(sql)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
+
+
+class _DltSql:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def execute(self, sql: str) -> None:
+        self.client.execute_sql(sql)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.client.execute_sql(sql) or []]

@@ -1,0 +1,10 @@
+-- One row per project in the organization directory, archived ones included, with its current name.
+create or replace view staging.stg_projects as
+select id as project_id,
+       name as project_name,
+       status as project_status,
+       coalesce(status = 'archived' or archived_at is not null, false) as is_archived,
+       created_at,
+       archived_at,
+       last_seen_at
+from openai_usage.projects;

@@ -1,0 +1,161 @@
+"""A second engine for real: PostgreSQL started here, loaded through a dlt named destination, same numbers as DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openai_usage import catalogue
+from openai_usage.simulator import Org, Sandbox, truth
+from openai_usage.views import apply_views, sql_files
+from openai_usage.warehouse import Warehouse
+
+from .conftest import ADMIN, DAY, NOW, load, midnight
+from .postgres_server import PostgresServer
+
+NAME = "pg_test"  # a dlt named destination, configured only through the environment, as a scheduler would
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg(postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A fresh database behind the named destination NAME, configured only through the environment."""
+    url = postgres.create_database(f"t_{uuid.uuid4().hex[:10]}")
+    monkeypatch.setenv(f"DESTINATION__{NAME.upper()}__DESTINATION_TYPE", "postgres")
+    monkeypatch.setenv(f"DESTINATION__{NAME.upper()}__CREDENTIALS", url)
+    monkeypatch.setenv("OPENAI_USAGE_WORKDIR", str(tmp_path / "work"))
+    return NAME
+
+
+def _norm(v: Any) -> Any:
+    """One representation per value: the engines differ in Python types (numeric vs int, tz), not in numbers."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else v.normalize()
+    if isinstance(v, float):
+        return float(f"{v:.9g}")
+    if isinstance(v, dt.datetime):
+        return v.astimezone(dt.UTC)
+    return v
+
+
+def _rows(wh: Warehouse, relation: str) -> Counter:
+    with wh.connect(read_only=True) as sql:
+        return Counter(tuple(_norm(v) for v in r) for r in sql.rows(f"select * from {relation}"))
+
+
+def _views() -> list[str]:
+    out = []
+    for f in sql_files():
+        for line in f.read_text().splitlines():
+            if line.lower().startswith("create or replace view "):
+                out.append(line.split()[4])
+    return out
+
+
+def _assert_same(duck: Warehouse, pg: Warehouse) -> None:
+    views = _views()
+    assert len(views) >= 14
+    for view in views:
+        d, p = _rows(duck, view), _rows(pg, view)
+        assert d == p, f"{view}: DuckDB only {list((d - p).items())[:3]}, PostgreSQL only {list((p - d).items())[:3]}"
+
+
+def _load_both(sb: Sandbox, db: Path, **kw: Any) -> None:
+    load(sb, db, **kw)
+    apply_views(Warehouse(db=db))
+    load(sb, db, destination=NAME, **kw)
+    apply_views(Warehouse(NAME))
+
+
+def test_postgres_and_duckdb_give_the_same_reporting_numbers_and_reruns_duplicate_nothing(
+        pg: str, tmp_path: Path) -> None:
+    org = Org(seed=23, days=45, now=NOW)
+    db = tmp_path / "same.duckdb"
+    duck, pgw = Warehouse(db=db), Warehouse(pg)
+    with Sandbox(org) as sb:
+        _load_both(sb, db, start=midnight(NOW) - 40 * DAY)
+        _load_both(sb, db, bucket_width="1h", start=midnight(NOW) - 2 * DAY)
+        _assert_same(duck, pgw)
+        # independent ground truth, straight from the generator: the month's billed total
+        month = dt.datetime.fromtimestamp(NOW, dt.UTC).replace(day=1, hour=0, minute=0, second=0)
+        expected = truth.grand_total(org, "costs", "amount_value", int(month.timestamp()), now=NOW)
+        with pgw.connect() as sql:
+            got = sql.rows("select sum(amount) from reporting.monthly_costs "
+                           f"where month = date '{month.date().isoformat()}'")[0][0]
+        assert got == expected
+
+        counts = {t: _rows(pgw, f"openai_usage.{t}").total() for t in _tables()}
+        _load_both(sb, db)  # the same data again: nothing may be duplicated
+        assert {t: _rows(pgw, f"openai_usage.{t}").total() for t in _tables()} == counts
+        sb.org.clock.advance(5 * 3600)  # later: the open day grows, restated buckets are replaced
+        sb.org.rename_project(org.projects[0]["id"], "Renamed in both")
+        _load_both(sb, db, now=sb.org.clock.now())
+        _assert_same(duck, pgw)
+    with pgw.connect() as sql:
+        dupes = sql.rows("select count(*) from (select start_time, bucket_width, project_id, line_item "
+                         "from openai_usage.costs group by 1, 2, 3, 4 having count(*) > 1) as d")[0][0]
+        names = sql.rows(f"select name from openai_usage.projects where id = '{org.projects[0]['id']}'")
+    assert dupes == 0
+    assert names == [("Renamed in both",)]
+
+
+def _tables() -> list[str]:
+    return [e.table for e in catalogue.endpoints().values()] + [d.table for d in catalogue.directory().values()]
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "openai_usage.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_cli_loads_postgres_by_named_destination_and_reports_status(pg: str, postgres: PostgresServer) -> None:
+    org = Org(seed=29, days=10, now=NOW)
+    with Sandbox(org) as sb:
+        env = {"OPENAI_ADMIN_KEY": ADMIN, "OPENAI_USAGE_NOW": str(NOW)}
+        run = _cli("load", "--destination", pg, "--base-url", sb.url, "--start",
+                   dt.date.fromtimestamp(NOW - 3 * DAY).isoformat(), "--endpoints", "costs,completions", env=env)
+        assert run.returncode == 0, run.stderr
+        status = _cli("status", "--destination", pg, "--max-age", "1h", env=env)
+        assert status.returncode == 0, status.stderr
+        assert "usage_completions" in status.stdout and "postgres" in status.stdout
+        again = _cli("load", "--destination", pg, "--base-url", sb.url, "--endpoints", "costs", env=env)
+        assert again.returncode == 0, again.stderr
+    for r in (run, status, again):
+        assert postgres.password not in r.stdout + r.stderr
+        assert ADMIN not in r.stdout + r.stderr
+    expected = truth.grand_total(org, "costs", "amount_value", midnight(NOW) - 3 * DAY, now=NOW)
+    with Warehouse(pg).connect() as sql:
+        assert sql.rows("select sum(amount_value) from openai_usage.costs")[0][0] == expected
+        assert sql.rows("select count(*) from reporting.daily_usage where project_name like 'unknown%'") == [(0,)]
+
+
+def test_bad_destinations_fail_in_one_line_without_secrets(postgres: PostgresServer) -> None:
+    base = ["load", "--base-url", "http://127.0.0.1:9/v1"]
+    unknown = _cli(*base, "--destination", "nowhere", env={"OPENAI_ADMIN_KEY": ADMIN})
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().count("\n") == 0 and "unknown destination 'nowhere'" in unknown.stderr
+    missing = _cli(*base, "--destination", "postgres", env={"OPENAI_ADMIN_KEY": ADMIN})
+    assert missing.returncode == 2, missing.stderr
+    assert "credentials" in missing.stderr and missing.stderr.strip().count("\n") == 0
+    wrong = postgres.url.replace(postgres.password, "not-the-password-123")
+    refused = _cli(*base, "--destination", "postgres", env={"OPENAI_ADMIN_KEY": ADMIN,
+                                                           "DESTINATION__POSTGRES__CREDENTIALS": wrong})
+    assert refused.returncode != 0 and refused.stderr.strip().count("\n") == 0
+    assert "not-the-password-123" not in refused.stdout + refused.stderr
