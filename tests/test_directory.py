@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 
@@ -17,6 +18,7 @@ from openai_usage.simulator.faults import FaultPlan
 from openai_usage.views import apply_views
 
 from .conftest import ADMIN, DAY, NOW, load, midnight, query
+from .helpers import assert_matches_truth
 
 
 def _ts(t: int | None) -> dt.datetime | None:
@@ -172,3 +174,44 @@ def test_simulator_directory_parameters(sandbox: Sandbox) -> None:
     one = httpx.get(f"{base}/organization/users", params={"emails[]": first["email"]}, headers=h).json()
     assert [u["id"] for u in one["data"]] == [first["id"]]
     assert len(httpx.get(f"{base}/organization/users", headers=h).json()["data"]) == 20
+
+
+def test_a_directory_failure_is_a_warning_and_keeps_the_last_names(sandbox: Sandbox, db: Path) -> None:
+    start = midnight(NOW) - 2 * DAY
+    load(sandbox, db, endpoints=["costs"], start=start)
+    users_before = _table_rows(db, "users")
+    sandbox.faults = FaultPlan.parse(["500:every=1,only=users", "500:every=1,only=project_api_keys"])
+    sandbox.org.clock.advance(2 * 3600)
+    s = load(sandbox, db, endpoints=["costs"], max_attempts=2)
+    assert any(w.startswith("users not refreshed") for w in s.warnings)
+    assert sum(w.startswith("project_api_keys not refreshed for proj_") for w in s.warnings) == len(
+        sandbox.org.projects)
+    assert _table_rows(db, "users") == users_before  # the names already loaded stay
+    assert _table_rows(db, "projects") == _truth_rows(sandbox.org, "projects")  # the rest was refreshed
+    assert_matches_truth(db, sandbox.org, "costs", start)  # and usage and costs loaded regardless
+
+
+def test_name_joins_never_multiply_rows_even_with_a_key_listed_twice(sandbox: Sandbox, db: Path) -> None:
+    load(sandbox, db, start=midnight(NOW) - 3 * DAY)
+    apply_views(db)
+    grains = {"daily_costs": "day, project_id, line_item, model, currency",
+              "monthly_costs": "month, project_id, currency",
+              "daily_usage": "day, kind, project_id, user_id, api_key_id, model, metric",
+              "daily_tokens": "day, project_id, model", "batch_and_cache": "month, model, project_id",
+              "billed_vs_usage": "day, project_id", "anomalies": "day, dimension, key, measure"}
+
+    def counts() -> dict[str, tuple[int, int]]:
+        return {v: (query(db, f"select count(*) from reporting.{v}")[0][0],
+                    query(db, f"select count(*) from (select distinct {g} from reporting.{v}) as d")[0][0])
+                for v, g in grains.items()}
+
+    before = counts()
+    assert all(total == distinct for total, distinct in before.values()), before
+    # the same key ID listed under a second project (never expected from OpenAI; must still not fan out)
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("insert into openai_usage.project_api_keys by name select * replace ('proj_other' as project_id) "
+                    "from openai_usage.project_api_keys")
+    finally:
+        con.close()
+    assert counts() == before

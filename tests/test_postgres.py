@@ -116,6 +116,32 @@ def test_postgres_and_duckdb_give_the_same_reporting_numbers_and_reruns_duplicat
     assert names == [("Renamed in both",)]
 
 
+def test_views_are_replaced_in_one_transaction_keeping_views_built_on_them(pg: str, tmp_path: Path) -> None:
+    org = Org(seed=31, days=10, now=NOW)
+    with Sandbox(org) as sb:
+        load(sb, tmp_path / "unused.duckdb", destination=pg, endpoints=["costs"], start=midnight(NOW) - 3 * DAY)
+    wh = Warehouse(pg)
+    apply_views(wh)
+    with wh.connect() as sql:
+        sql.execute("create view public.finance_view as select project_name, sum(amount) as amount "
+                    "from reporting.daily_costs group by project_name")
+        before = sql.rows("select * from public.finance_view order by 1")
+    assert before
+    assert apply_views(wh, force=True)  # same columns: replaced in place, the user's view survives
+    with wh.connect() as sql:
+        assert sql.rows("select * from public.finance_view order by 1") == before
+        # an older definition with other columns: PostgreSQL refuses to replace it, so it is dropped and re-created
+        sql.execute("drop view reporting.daily_costs cascade")
+        sql.execute("create view reporting.daily_costs as select 1 as legacy_column")
+    apply_views(wh, force=True)
+    with wh.connect() as sql:
+        cols = [r[0] for r in sql.rows("select column_name from information_schema.columns where table_schema = "
+                                       "'reporting' and table_name = 'daily_costs' order by ordinal_position")]
+        total = sql.rows("select sum(amount) from reporting.daily_costs")[0][0]
+    assert cols[:6] == ["day", "project_id", "line_item", "model", "currency", "amount"] and "legacy_column" not in cols
+    assert total == truth.grand_total(org, "costs", "amount_value", midnight(NOW) - 3 * DAY, now=NOW)
+
+
 def _tables() -> list[str]:
     return [e.table for e in catalogue.endpoints().values()] + [d.table for d in catalogue.directory().values()]
 
@@ -154,6 +180,11 @@ def test_bad_destinations_fail_in_one_line_without_secrets(postgres: PostgresSer
     missing = _cli(*base, "--destination", "postgres", env={"OPENAI_ADMIN_KEY": ADMIN})
     assert missing.returncode == 2, missing.stderr
     assert "credentials" in missing.stderr and missing.stderr.strip().count("\n") == 0
+    malformed = postgres.url.replace("postgresql://", "postgresql//")  # a typo that makes the URL unparseable
+    broken = _cli(*base, "--destination", "postgres", env={"OPENAI_ADMIN_KEY": ADMIN,
+                                                          "DESTINATION__POSTGRES__CREDENTIALS": malformed})
+    assert broken.returncode != 0 and broken.stderr.strip().count("\n") == 0, broken.stderr
+    assert postgres.password not in broken.stdout + broken.stderr
     wrong = postgres.url.replace(postgres.password, "not-the-password-123")
     refused = _cli(*base, "--destination", "postgres", env={"OPENAI_ADMIN_KEY": ADMIN,
                                                            "DESTINATION__POSTGRES__CREDENTIALS": wrong})

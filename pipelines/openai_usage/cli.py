@@ -14,9 +14,10 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import catalogue
-from .errors import ConfigError, UsageError, root_cause
+from .errors import ConfigError, UsageError, redact, root_cause
 
 DEFAULT_DB = "usage.duckdb"
 err = Console(stderr=True)
@@ -36,11 +37,11 @@ def _run(fn: Callable[[], Any], verbose: bool) -> None:
     except Exception as e:  # one clear line, never a traceback unless asked
         cause = root_cause(e)
         if verbose:
-            traceback.print_exception(e)
+            sys.stderr.write(redact("".join(traceback.format_exception(e))))
         msg = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         if not isinstance(cause, UsageError):
             msg = f"{type(cause).__name__}: {msg}"
-        click.echo(f"error: {msg}", err=True)
+        click.echo(f"error: {redact(msg)}", err=True)
         sys.exit(cause.exit_code if isinstance(cause, UsageError) else 1)
 
 
@@ -136,6 +137,8 @@ def print_summary(summary: Any, console: Console = out) -> None:
     console.print(f"{summary.pages:,} pages in {summary.requests:,} requests, {summary.retries:,} retries, "
                   f"{summary.quarantined:,} quarantined results, {summary.seconds:.1f} s"
                   + (" (backfill: incremental positions unchanged)" if summary.backfill else ""))
+    for warning in summary.warnings:
+        console.print(Text("warning: ", style="yellow") + Text(redact(warning)))
 
 
 @main.command()

@@ -147,11 +147,11 @@ class UsageClient:
                 raise TransientError(f"{path} answered with a broken JSON body") from None
         self.limit.succeeded()
 
-    def _raise_for(self, resp: httpx.Response, path: str) -> None:
+    def _raise_for(self, resp: httpx.Response, path: str, limit: AdaptiveLimit | None = None) -> None:
         status = resp.status_code
         message = _error_message(resp)
         if status == 429:
-            self.limit.throttled()
+            (limit or self.limit).throttled()
             raise TransientError(f"rate limited on {path}", _retry_after(resp))
         if status in RETRY_STATUSES or status >= 500:
             raise TransientError(f"{path} answered {status}: {message}", _retry_after(resp))
@@ -216,7 +216,7 @@ class UsageClient:
             except httpx.TransportError as e:
                 raise TransientError(f"connection problem on {path}: {type(e).__name__}") from None
             if resp.status_code != 200:
-                self._raise_for(resp, path)
+                self._raise_for(resp, path, self.list_limit)
             try:
                 body = orjson.loads(resp.content)
             except ValueError:

@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
+# What must never reach a terminal or a log, even inside a library's message: the password of a connection URL
+# (well formed or not), password/token query parameters, and anything shaped like an OpenAI key.
+_SECRETS = (
+    (re.compile(r"([A-Za-z0-9_.+-]+):([^@\s/'\"]+)@"), r"\1:***@"),
+    (re.compile(r"((?:password|passwd|pwd|token|motherduck_token|secret)=)[^&\s'\"]+", re.I), r"\1***"),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"), "sk-***"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, repl in _SECRETS:
+        text = pattern.sub(repl, text)
+    return text
+
 
 class UsageError(Exception):
     exit_code = 1

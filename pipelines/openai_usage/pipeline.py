@@ -71,6 +71,7 @@ class LoadSummary:
     seconds: float
     backfill: bool
     load_info: LoadInfo | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def validate(req: LoadRequest) -> None:
@@ -258,4 +259,5 @@ def _run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary
         seconds=time.monotonic() - t0,
         backfill=bool(backfill),
         load_info=info,
+        warnings=[p for t in summary.values() for p in t.get("problems", [])],
     )

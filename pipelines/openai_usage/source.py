@@ -15,6 +15,7 @@ from dlt.common.schema.typing import TColumnSchema
 from . import catalogue
 from .catalogue import TOMBSTONE, DirectoryList, Endpoint
 from .client import UsageClient, request_params
+from .errors import UsageError
 from .flatten import QUARANTINE_TABLE, Flattened, flatten, flatten_directory
 from .windows import ceil, floor, to_datetime, to_unix, windows
 
@@ -169,16 +170,28 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
         return {"name": dl.table, "table_name": dl.table, "write_disposition": "merge",
                 "primary_key": list(dl.primary_key), "columns": dlt_columns(dl.arrow_schema())}
 
-    def count(dl: DirectoryList, table: pa.Table) -> pa.Table:
-        stats = summary.setdefault(dl.table, {"rows": 0, "buckets": 0, "empty_buckets": 0, "quarantined": 0,
-                                              "extra_columns": set()})
-        stats["rows"] += table.num_rows
-        return table
+    def stats(dl: DirectoryList) -> dict[str, Any]:
+        return summary.setdefault(dl.table, {"rows": 0, "buckets": 0, "empty_buckets": 0, "quarantined": 0,
+                                             "extra_columns": set(), "problems": []})
+
+    def read(dl: DirectoryList, project_id: str | None = None) -> list[dict[str, Any]] | None:
+        """A list, or None when it cannot be read: names are a convenience, so a directory problem is a
+        warning in the summary and the table keeps its rows, while usage and costs still load."""
+        path = dl.path.format(project_id=project_id) if project_id else dl.path
+        try:
+            return client.list_items(path, dl.params, dl.max_limit)
+        except UsageError as e:
+            stats(dl)["problems"].append(f"{dl.table} not refreshed{f' for {project_id}' if project_id else ''}: {e}")
+            return None
 
     def top_level(dl: DirectoryList) -> Any:
         @dlt.resource(**hints(dl))
         def listing() -> Iterator[pa.Table]:
-            yield count(dl, flatten_directory(dl, client.list_items(dl.path, dl.params, dl.max_limit), now))
+            items = read(dl)
+            if items is not None:
+                table = flatten_directory(dl, items, now)
+                stats(dl)["rows"] += table.num_rows
+                yield table
 
         return listing
 
@@ -186,13 +199,12 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
         @dlt.transformer(data_from=projects, **hints(dl))
         def listing(table: pa.Table) -> Iterator[pa.Table]:
             ids = table.column("id").to_pylist()
-
-            def read(pid: str) -> list[dict[str, Any]]:
-                return client.list_items(dl.path.format(project_id=pid), dl.params, dl.max_limit)
-
             with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"dir-{dl.name}") as pool:
-                for pid, items in zip(ids, pool.map(read, ids), strict=True):
-                    yield count(dl, flatten_directory(dl, items, now, pid))
+                for pid, items in zip(ids, pool.map(lambda p: read(dl, p), ids), strict=True):
+                    if items is not None:
+                        part = flatten_directory(dl, items, now, pid)
+                        stats(dl)["rows"] += part.num_rows
+                        yield part
 
         return listing
 

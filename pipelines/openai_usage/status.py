@@ -48,17 +48,19 @@ def read(target: Path | Warehouse) -> Status:
 
     try:
         with wh.connect(read_only=True) as sql:
-            existing = {r[0] for r in q(sql, "select table_name from information_schema.tables "
-                                             f"where table_schema = '{DATASET}'")}
+            # plain SQL every engine has (no FILTER, no ordered string_agg); names compared folded (Snowflake)
+            existing = {str(r[0]).lower() for r in q(sql, "select table_name from information_schema.tables "
+                                                          f"where lower(table_schema) = '{DATASET}'")}
             tables = []
             for ep in catalogue.endpoints().values():
                 if ep.table not in existing:
                     tables.append(TableStatus(ep.table, "", None, 0))
                     continue
-                newest, rows, widths = q(sql, (
-                    f"select max(start_time), count(*) filter (where not coalesce(_bucket_emptied, false)), "
-                    f"string_agg(distinct bucket_width, ',' order by bucket_width) from {DATASET}.{ep.table}"))[0]
-                tables.append(TableStatus(ep.table, widths or "", newest, int(rows)))
+                newest, rows = q(sql, (
+                    f"select max(start_time), sum(case when coalesce(_bucket_emptied, false) then 0 else 1 end) "
+                    f"from {DATASET}.{ep.table}"))[0]
+                widths = sorted(str(r[0]) for r in q(sql, f"select distinct bucket_width from {DATASET}.{ep.table}"))
+                tables.append(TableStatus(ep.table, ",".join(widths), newest, int(rows or 0)))
             for dl in catalogue.directory().values():
                 if dl.table in existing:
                     newest, rows = q(sql, f"select max(last_seen_at), count(*) from {DATASET}.{dl.table}")[0]

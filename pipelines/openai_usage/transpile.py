@@ -1,7 +1,8 @@
 """The views in `sql/` are written once, in DuckDB SQL; this turns them into another engine's SQL with sqlglot.
 
 Engine differences that sqlglot does not cover on its own are kept here, small and visible:
-- PostgreSQL cannot CREATE OR REPLACE a view whose columns changed: the old view is dropped first.
+- PostgreSQL cannot CREATE OR REPLACE a view whose columns changed (only appended): then, and only then, the
+  old view is dropped first (`replace_fallback`), inside the transaction that applies all views.
 - BigQuery has no LATERAL (VALUES ...) with named columns: that unpivot becomes UNNEST of an array of STRUCTs.
 """
 
@@ -36,7 +37,16 @@ def statements(sql: str, dialect: str) -> list[str]:
             continue
         if dialect == "bigquery":
             tree = tree.transform(_values_to_unnest)
-        if dialect == "postgres" and isinstance(tree, exp.Create) and tree.kind == "VIEW":
-            out.append(f"DROP VIEW IF EXISTS {tree.this.sql(dialect=dialect)} CASCADE")
         out.append(tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE))
     return out
+
+
+def replace_fallback(statement: str, dialect: str) -> str | None:
+    """What to run before retrying a CREATE OR REPLACE VIEW the engine refused, or None where it never does."""
+    if dialect != "postgres":
+        return None
+    tree = sqlglot.parse_one(statement, read=dialect)
+    if isinstance(tree, exp.Create) and tree.kind == "VIEW":
+        # CASCADE: views built on this one (ours are re-created right after, in the same transaction)
+        return f"DROP VIEW IF EXISTS {tree.this.sql(dialect=dialect)} CASCADE"
+    return None

@@ -5,6 +5,7 @@ The files are DuckDB SQL; for any other engine they pass through `transpile` fir
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -12,11 +13,12 @@ from . import catalogue
 from .catalogue import ROOT
 from .flatten import QUARANTINE_SCHEMA
 from .source import dlt_columns
-from .transpile import statements
+from .transpile import replace_fallback, statements
 from .warehouse import DATASET, Sql, Warehouse
 
 SQL_DIR = ROOT / "sql"
 LAYERS = ("staging", "reporting")
+TRANSACTIONAL_DDL = {"duckdb", "postgres"}
 
 _DUCK_TYPES = {"bigint": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN", "text": "VARCHAR",
                "timestamp": "TIMESTAMP WITH TIME ZONE"}
@@ -27,8 +29,8 @@ def sql_files() -> list[Path]:
 
 
 def _applied_version(sql: Sql) -> str | None:
-    exists = sql.rows("select count(*) from information_schema.tables where table_schema = 'staging' "
-                      "and table_name = '_views_version'")[0][0]
+    exists = sql.rows("select count(*) from information_schema.tables where lower(table_schema) = 'staging' "
+                      "and lower(table_name) = '_views_version'")[0][0]
     return sql.rows("select version from staging._views_version")[0][0] if exists else None
 
 
@@ -43,8 +45,9 @@ def _contract_ddl() -> list[str]:
         for col, spec in dlt_columns(schema).items():
             t = spec["data_type"]
             typ = f"DECIMAL({spec['precision']},{spec['scale']})" if t == "decimal" else _DUCK_TYPES[t]
-            cols.append(f'"{col}" {typ}{"" if spec.get("nullable", True) else " NOT NULL"}')
-        out.append(f'CREATE TABLE IF NOT EXISTS {DATASET}."{name}" ({", ".join(cols)})')
+            cols.append(f'{col} {typ}{"" if spec.get("nullable", True) else " NOT NULL"}')
+        # Unquoted on purpose: each engine folds the names as dlt's tables are named there (Snowflake: upper case).
+        out.append(f'CREATE TABLE IF NOT EXISTS {DATASET}.{name} ({", ".join(cols)})')
     return out
 
 
@@ -77,15 +80,33 @@ def apply_views(target: Path | str | Warehouse, force: bool = False) -> list[str
     with wh.connect() as sql:
         if not force and _applied_version(sql) == version:
             return []
-        for schema in (DATASET, *LAYERS):
-            sql.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        applied = []
-        for view_file, stmts in plan:
-            for stmt in stmts:
+        # All or nothing where the engine has transactional DDL: readers never see a view missing or half the
+        # views new, and a failure leaves the previous views in place.
+        with sql.transaction() if dialect in TRANSACTIONAL_DDL else contextlib.nullcontext():
+            for schema in (DATASET, *LAYERS):
+                sql.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            applied = []
+            for view_file, stmts in plan:
+                for stmt in stmts:
+                    _create(sql, stmt, dialect)
+                if view_file:
+                    applied.append(view_file)
+            for stmt in statements(f"DROP TABLE IF EXISTS staging._views_version; "
+                                   f"CREATE TABLE staging._views_version AS SELECT '{version}' AS version", dialect):
                 sql.execute(stmt)
-            if view_file:
-                applied.append(view_file)
-        for stmt in statements(f"DROP TABLE IF EXISTS staging._views_version; "
-                               f"CREATE TABLE staging._views_version AS SELECT '{version}' AS version", dialect):
-            sql.execute(stmt)
         return applied
+
+
+def _create(sql: Sql, stmt: str, dialect: str) -> None:
+    fallback = replace_fallback(stmt, dialect)
+    if fallback is None:
+        sql.execute(stmt)
+        return
+    sql.execute("SAVEPOINT replace_view")
+    try:
+        sql.execute(stmt)
+    except Exception:  # the view's columns changed: drop it, then create it anew
+        sql.execute("ROLLBACK TO SAVEPOINT replace_view")
+        sql.execute(fallback)
+        sql.execute(stmt)
+    sql.execute("RELEASE SAVEPOINT replace_view")

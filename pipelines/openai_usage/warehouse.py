@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +33,7 @@ DIALECTS = {"duckdb": "duckdb", "motherduck": "duckdb", "postgres": "postgres", 
 class Sql(Protocol):
     def execute(self, sql: str) -> None: ...
     def rows(self, sql: str) -> list[tuple[Any, ...]]: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class Warehouse:
         pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, pipelines_dir=str(self.working_dir()),
                                 destination=self.dlt_destination(), dataset_name=DATASET)
         with pipeline.sql_client() as client:
-            yield _DltSql(client)
+            yield _DltSql(client, dbapi=self.dialect == "postgres")
 
 
 class _DuckSql:
@@ -129,13 +130,35 @@ class _DuckSql:
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.begin()
+        try:
+            yield
+        except BaseException:
+            self.con.rollback()
+            raise
+        self.con.commit()
+
 
 class _DltSql:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, dbapi: bool = False) -> None:
         self.client = client
+        # PostgreSQL statements go straight to psycopg2: dlt's wrapper rolls the whole transaction back on any
+        # error, which would defeat the savepoint a view replacement relies on.
+        self.dbapi = dbapi
 
     def execute(self, sql: str) -> None:
-        self.client.execute_sql(sql)
+        if self.dbapi:
+            with self.client.native_connection.cursor() as cur:
+                cur.execute(sql)
+        else:
+            self.client.execute_sql(sql)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self.client.execute_sql(sql) or []]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.client.begin_transaction():
+            yield
