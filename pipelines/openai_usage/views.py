@@ -66,11 +66,6 @@ def _version(plan: list[tuple[str | None, list[str]]], dialect: str) -> str:
     return h.hexdigest()[:16]
 
 
-def views_version(dialect: str = "duckdb") -> str:
-    """A fingerprint of the contracts and every view as this engine runs them: re-created only when it changes."""
-    return _version(_plan(dialect), dialect)
-
-
 def apply_views(target: Path | str | Warehouse, force: bool = False) -> list[str]:
     """Create or replace every view (idempotent); returns the files applied, or [] when already current."""
     wh = target if isinstance(target, Warehouse) else Warehouse(db=Path(target))
