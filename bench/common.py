@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import signal
@@ -98,3 +99,17 @@ def median(xs: list[float]) -> float:
 
 def self_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def baseline_args(*, workdir: bool = False) -> argparse.Namespace:
+    """The command line both baselines share, so run.py can call them the same way."""
+    ap = argparse.ArgumentParser()
+    for name in ("--base-url", "--key", "--db"):
+        ap.add_argument(name, required=True)
+    ap.add_argument("--start", type=int, required=True)
+    ap.add_argument("--end", type=int, required=True)
+    ap.add_argument("--width", default="1d")
+    ap.add_argument("--endpoints", default="")
+    if workdir:
+        ap.add_argument("--workdir", required=True)
+    return ap.parse_args()

@@ -3,12 +3,12 @@ results flattened into a pandas DataFrame, written to DuckDB."""
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import duckdb
 import httpx
 import pandas as pd
+from common import baseline_args
 
 from openai_usage import catalogue
 
@@ -39,15 +39,7 @@ def fetch(client: httpx.Client, path: str, params: dict) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--base-url", required=True)
-    ap.add_argument("--key", required=True)
-    ap.add_argument("--db", required=True)
-    ap.add_argument("--start", type=int, required=True)
-    ap.add_argument("--end", type=int, required=True)
-    ap.add_argument("--width", default="1d")
-    ap.add_argument("--endpoints", default="")
-    a = ap.parse_args()
+    a = baseline_args()
     con = duckdb.connect(a.db)
     total = 0
     with httpx.Client(base_url=a.base_url, headers={"Authorization": f"Bearer {a.key}"}, timeout=300) as client:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 
 import dlt
 import httpx
+from common import baseline_args
 
 from openai_usage import catalogue
 
@@ -44,16 +44,7 @@ def make_source(base_url: str, key: str, start: int, end: int, width: str, names
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--base-url", required=True)
-    ap.add_argument("--key", required=True)
-    ap.add_argument("--db", required=True)
-    ap.add_argument("--start", type=int, required=True)
-    ap.add_argument("--end", type=int, required=True)
-    ap.add_argument("--width", default="1d")
-    ap.add_argument("--endpoints", default="")
-    ap.add_argument("--workdir", required=True)
-    a = ap.parse_args()
+    a = baseline_args(workdir=True)
     names = [n for n in catalogue.endpoints() if not a.endpoints or n in a.endpoints.split(",")]
     pipeline = dlt.pipeline("dicts_baseline", pipelines_dir=a.workdir, destination=dlt.destinations.duckdb(a.db),
                             dataset_name="openai_usage")
