@@ -99,16 +99,18 @@ def test_load_command_end_to_end_and_key_stays_out_of_every_file(sandbox, tmp_pa
 
 def test_status_shows_freshness_and_max_age_fails_when_stale(sandbox, tmp_path):
     db = tmp_path / "w.duckdb"
+    api_now = {"OPENAI_USAGE_NOW": str(NOW)}
     p = run(["load", "--db", str(db), "--base-url", sandbox.url, "--start", "2026-11-20", "--endpoints",
-             "completions,costs"], key=ADMIN, env={"OPENAI_USAGE_NOW": str(NOW)})
+             "completions,costs"], key=ADMIN, env=api_now)
     assert p.returncode == 0, p.stderr
     s = run(["status", "--db", str(db)])
     assert s.returncode == 0, s.stderr
     assert "usage_completions" in s.stdout and "2026-11-24 00:00" in s.stdout and "never loaded" in s.stdout
+    assert "2026-11-24 13:20" in s.stdout  # read up to the moment of the load, on the API's clock
     assert "last successful load" in s.stdout
-    assert run(["status", "--db", str(db), "--max-age", "1h"]).returncode == 0  # just loaded
+    assert run(["status", "--db", str(db), "--max-age", "1h"], env=api_now).returncode == 0  # just loaded
     time.sleep(1.5)
-    stale = run(["status", "--db", str(db), "--max-age", "1s"])
+    stale = run(["status", "--db", str(db), "--max-age", "1s"], env=api_now)
     assert stale.returncode == 1 and "stale" in one_line_error(stale)
     bad = run(["status", "--db", str(db), "--max-age", "soon"])
     assert bad.returncode == 2 and "--max-age" in one_line_error(bad)
@@ -140,3 +142,79 @@ def test_the_scheduled_workflow_is_well_formed_and_runs_real_commands() -> None:
         sub = main.get_command(ctx, args[0])
         assert isinstance(sub, click.Command)
         sub.make_context(args[0], args[1:])  # raises on an unknown option or a bad value
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://example.com/v1", "http:///v1", "https://", "api.openai.com/v1"])
+def test_a_base_url_that_can_never_work_is_bad_input_answered_at_once(tmp_path, url):
+    """Not retried for 100 s and then called a connection problem: exit 2 and one line, before any request."""
+    t0 = time.monotonic()
+    p = run(["load", "--db", str(tmp_path / "w.duckdb"), "--base-url", url], key=ADMIN, cwd=tmp_path, timeout=60)
+    assert p.returncode == 2, p.stderr
+    assert "--base-url" in one_line_error(p) and "connection" not in p.stderr
+    assert time.monotonic() - t0 < 30  # a retried run takes minutes; this guards against retrying, not speed
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_the_client_never_retries_a_request_that_cannot_succeed():
+    from openai_usage import catalogue
+    from openai_usage.client import RunStats, UsageClient, request_params
+    from openai_usage.errors import ConfigError
+
+    stats = RunStats()
+    client = UsageClient(ADMIN, "gopher://127.0.0.1:9/v1", max_backoff=5, stats=stats)
+    ep = catalogue.endpoints()["costs"]
+    with pytest.raises(ConfigError):
+        list(client.pages(ep, request_params(ep, NOW - 86400, None, "1d", ()), max_pages=3))
+    assert stats.counts["requests"] == 1 and stats.counts["retries"] == 0
+
+
+def test_status_max_age_judges_the_data_not_only_the_last_load(sandbox, tmp_path):
+    """A load that just succeeded but only read an old range is stale, and status says it is the data."""
+    db = tmp_path / "w.duckdb"
+    api_now = {"OPENAI_USAGE_NOW": str(NOW)}
+    p = run(["load", "--db", str(db), "--base-url", sandbox.url, "--start", "2026-10-20", "--end", "2026-10-25",
+             "--endpoints", "completions,costs"], key=ADMIN, env=api_now)
+    assert p.returncode == 0, p.stderr
+    stale = run(["status", "--db", str(db), "--max-age", "3h"], env=api_now)
+    assert stale.returncode == 1
+    assert "stale: data: usage_completions was last read up to 2026-10-25 00:00 UTC" in one_line_error(stale)
+    assert "last successful load" in stale.stdout and "stale: data: costs" in stale.stdout
+    # a plain load brings every loaded table up to now: fresh
+    p = run(["load", "--db", str(db), "--base-url", sandbox.url, "--endpoints", "completions,costs"], key=ADMIN,
+            env=api_now)
+    assert p.returncode == 0, p.stderr
+    assert run(["status", "--db", str(db), "--max-age", "3h"], env=api_now).returncode == 0
+    # five hours on the API's clock with no load: the data is stale, though the last load was seconds ago
+    later = run(["status", "--db", str(db), "--max-age", "3h"], env={"OPENAI_USAGE_NOW": str(NOW + 5 * 3600)})
+    assert later.returncode == 1 and "stale: data: usage_completions was last read up to 2026-11-24 13:20" \
+        in one_line_error(later)
+
+
+def test_freshness_allows_each_kind_its_known_arrival_lag():
+    """Costs arrive about a day after the usage they bill: newest costs 30 h old pass a 3 h check, usage does not."""
+    import datetime as dt
+
+    from openai_usage import status as st
+
+    now = dt.datetime.fromtimestamp(NOW, dt.UTC)
+    ago = lambda h: now - dt.timedelta(hours=h)  # noqa: E731
+
+    def table(name: str, kind: str, lag_h: int, read_h: float, data_h: float) -> st.TableStatus:
+        return st.TableStatus(name, "1d", ago(read_h), 10, ago(read_h), ago(data_h), kind, lag_h * 3600)
+
+    fresh = st.Status([table("costs", "costs", 36, 0.1, 30), table("usage_completions", "usage", 1, 0.1, 0.1)],
+                      now, 3)
+    assert st.staleness(fresh, 3 * 3600, now, now) == []
+    late_usage = st.Status([table("costs", "costs", 36, 0.1, 30), table("usage_completions", "usage", 1, 0.1, 5)],
+                           now, 3)
+    (reason,) = st.staleness(late_usage, 3 * 3600, now, now)
+    assert reason.startswith("data: the newest usage figures end") and "plus 60m for usage to arrive" in reason
+    late_costs = st.Status([table("costs", "costs", 36, 0.1, 40), table("usage_completions", "usage", 1, 0.1, 0)],
+                           now, 3)
+    assert st.staleness(late_costs, 3 * 3600, now, now)[0].startswith("data: the newest costs figures")
+    # an endpoint the organization stopped using is not stale while another of its kind has fresh figures
+    quiet = st.Status([table("usage_images", "usage", 1, 0.1, 24 * 40), table("usage_completions", "usage", 1, 0.1, 0)],
+                      now, 3)
+    assert st.staleness(quiet, 3 * 3600, now, now) == []
+    old_load = st.Status([table("usage_completions", "usage", 1, 0.1, 0.1)], ago(5), 3)
+    assert st.staleness(old_load, 3 * 3600, now, now) == ["the last successful load was 5h00m ago (allowed: 3h00m)"]

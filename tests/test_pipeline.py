@@ -274,3 +274,111 @@ def test_short_pages_are_followed_by_cursor_to_exact_totals(org, db):
     assert s.pages == 2 * 7  # 21 daily buckets, 3 per page, for each of the two endpoints
     assert_matches_truth(db, org, "completions", start)
     assert_matches_truth(db, org, "costs", start)
+
+
+# ------------------------------------------------------------------------------------------------ every page
+HOURLY_START = midnight(NOW) - 8 * DAY  # 206 hourly buckets: two windows of up to 168 per endpoint
+
+
+def _positions_on_page(start: int, width: int, per_window: int, per_page: int, page: int) -> set[int]:
+    """Bucket starts that the API serves on `page` (1-based) of each window, when every page holds `per_page`."""
+    out = set()
+    for a in range(start, midnight(NOW) + DAY, per_window * width):
+        lo = a + (page - 1) * per_page * width
+        out |= set(range(lo, min(lo + per_page * width, a + per_window * width), width))
+    return out
+
+
+def test_unknown_kinds_fields_and_shapes_on_later_pages_of_every_window_load_exactly(org, db):
+    """An unknown result kind on page 2 once crashed the load (the quarantine's hints leaked into the resource);
+    here every window has 2-7 short pages, and page 2 brings unknown kinds, page 3 unknown fields, page 4 the
+    legacy `result` shape, on every usage endpoint at once, then on costs over several pages."""
+    rules = ["short:size=24", "unknown_object:page=2", "extra_fields:page=3", "legacy_result:page=4"]
+    with Sandbox(org, faults=FaultPlan.parse(rules)) as sb:
+        s = load(sb, db, start=HOURLY_START, bucket_width="1h", directory=False)
+        for name in ALL:
+            assert_matches_truth(db, org, name, HOURLY_START, width="1d" if name == "costs" else "1h")
+        # the quarantine holds exactly the unknown results of page 2 of every window: one per non-empty bucket
+        page2 = _positions_on_page(HOURLY_START, 3600, 168, 24, 2)
+        want = {(name, b["start_time"]) for name in ALL if name != "costs"
+                for b in __import__("openai_usage.simulator.truth", fromlist=["buckets"]).buckets(
+                    org, name, HOURLY_START, None, "1h") if b["results"] and b["start_time"] in page2}
+        got = query(db, "select endpoint, epoch(start_time)::bigint, object from openai_usage._quarantine")
+        assert {(e, t) for e, t, _ in got} == want and len(got) == len(want) == s.quarantined
+        assert {o for _, _, o in got} == {"organization.usage.future_meter.result"}
+        # unknown fields became columns, filled exactly where page 3 carried them
+        page3 = _positions_on_page(HOURLY_START, 3600, 168, 24, 3)
+        filled = {r[0] for r in query(db, "select distinct epoch(start_time)::bigint from "
+                                          "openai_usage.usage_completions where organization_id is not null")}
+        assert filled and filled <= page3
+        # costs: daily pages of 7 buckets, the unknown kind on page 2, then a plain run on top
+        load(sb, db, start=midnight(NOW) - 38 * DAY, endpoints=["costs"], directory=False)
+        assert_matches_truth(db, org, "costs", midnight(NOW) - 38 * DAY)
+        assert query(db, "select count(*) from openai_usage._quarantine where endpoint = 'costs'")[0][0] > 0
+        load(sb, db, endpoints=["costs", "completions"], directory=False, bucket_width="1h")
+    assert_matches_truth(db, org, "completions", HOURLY_START, width="1h")
+    assert_matches_truth(db, org, "costs", midnight(NOW) - 38 * DAY)
+
+
+def test_transient_faults_on_a_later_page_of_one_window_are_retried_to_exact_totals(org, db):
+    # each rule fires on every other request it targets, so a retry of the same page can succeed
+    rules = ["short:size=20", "500:page=3,every=2", "drop:page=5,every=2", f"429:window={HOURLY_START},every=3",
+             "truncate:page=2,every=2"]
+    with Sandbox(org, faults=FaultPlan.parse(rules), retry_after="0") as sb:
+        s = load(sb, db, start=HOURLY_START, bucket_width="1h", endpoints=["completions", "images", "costs"])
+    assert s.retries >= 4
+    for name in ("completions", "images"):
+        assert_matches_truth(db, org, name, HOURLY_START, width="1h")
+    assert_matches_truth(db, org, "costs", HOURLY_START)
+
+
+# ------------------------------------------------------------------------------------------------ no gaps
+def _held_days(db, table: str) -> list[int]:
+    return [r[0] for r in query(db, f"select distinct epoch(start_time)::bigint from openai_usage.{table} "
+                                    "where bucket_width = '1d' order by 1")]
+
+
+def test_a_dated_first_load_then_plain_loads_leave_no_gap(sandbox, org, db):
+    """`load --start A --end B` on a new warehouse, then plain loads: every day from A to today is held."""
+    old = midnight(NOW) - 38 * DAY  # older than the 30 days a plain first load reads
+    load(sandbox, db, start=old, end=old + 4 * DAY, endpoints=["embeddings", "costs"])
+    s = load(sandbox, db, endpoints=["embeddings", "costs"])
+    assert any("no day is skipped" in n for n in s.notes)
+    for table in ("usage_embeddings", "costs"):
+        assert _held_days(db, table) == list(range(old, midnight(NOW) + DAY, DAY))
+    assert_matches_truth(db, org, "embeddings", old)
+    assert_matches_truth(db, org, "costs", old)
+    # the plain load set the position: the next one re-reads only its window
+    again = load(sandbox, db, endpoints=["embeddings", "costs"])
+    assert again.tables["usage_embeddings"]["buckets"] == 2 and again.tables["costs"]["buckets"] == 4
+
+
+def test_a_dated_range_that_would_leave_a_gap_is_stretched_to_meet_what_is_held(sandbox, org, db):
+    load(sandbox, db, start=midnight(NOW) - 10 * DAY, endpoints=["moderations"])
+    old = midnight(NOW) - 36 * DAY
+    s = load(sandbox, db, start=old, end=old + 2 * DAY, endpoints=["moderations"])  # ends 24 days before the data
+    assert s.backfill and any("end moved" in n for n in s.notes)
+    assert _held_days(db, "usage_moderations") == list(range(old, midnight(NOW) + DAY, DAY))
+    assert_matches_truth(db, org, "moderations", old)
+
+
+# ------------------------------------------------------------------------------------------------ concurrency
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_concurrency_is_the_most_requests_in_flight_for_the_whole_run(org, db, concurrency):
+    """--concurrency N: at most N requests in flight at once over the whole run, usage, costs and directory
+    lists together (the API's rate limits are the organization's), and the run does reach N."""
+    with Sandbox(org, latency_ms=40) as sb:
+        load(sb, db, start=HOURLY_START, bucket_width="1h", concurrency=concurrency)
+        assert sb.stats["peak_in_flight"] == concurrency
+        assert sb.stats["directory:project_api_keys"] > 0
+
+
+def test_a_warehouse_left_alone_longer_than_the_first_range_continues_without_a_gap(sandbox, org, db):
+    """dlt keeps the re-read window from reaching back past the resource's initial value: were that 30 days
+    before *now*, a warehouse last loaded 35 days ago would silently skip 5 days."""
+    first = midnight(NOW) - 3 * DAY
+    load(sandbox, db, start=first, endpoints=["audio_speeches"])
+    org.clock.advance(35 * DAY)
+    load(sandbox, db, endpoints=["audio_speeches"])
+    assert _held_days(db, "usage_audio_speeches") == list(range(first, midnight(org.clock.now()) + DAY, DAY))
+    assert_matches_truth(db, org, "audio_speeches", first)

@@ -336,3 +336,63 @@ def test_sandbox_cli_writes_ground_truth_json(tmp_path):
     want = truth.totals(org, "completions", day, day + DAY)[(day,)]["input_tokens"]
     got = next(r for r in doc["endpoints"]["completions"] if r["start_time"] == day)["input_tokens"]
     assert got == want
+
+
+def _walk(sb: Sandbox, path: str, params: dict) -> list[dict]:
+    """Every page of one query, following cursors."""
+    pages, cursor = [], None
+    while True:
+        page = get(sb, path, {**params, **({"page": cursor} if cursor else {})}).json()
+        pages.append(page)
+        if not page["has_more"]:
+            return pages
+        cursor = page["next_page"]
+
+
+def test_faults_land_on_the_page_window_and_endpoint_they_name(org):
+    """Every fault can be placed: `page=N` (1 = no cursor), `window=START` (the query's start_time), `only=`."""
+    w1, w2 = midnight(NOW) - 20 * DAY, midnight(NOW) - 10 * DAY
+    rules = ("unknown_object:page=2,only=completions", "extra_fields:page=3", f"legacy_result:window={w2}",
+             "short:size=2,page=1,only=completions")
+    with faulty(org, *rules) as sb:
+        first = _walk(sb, "/organization/usage/completions", {"start_time": w1, "end_time": w2, "limit": 4})
+        second = _walk(sb, "/organization/usage/completions", {"start_time": w2, "limit": 4})
+        embeddings = _walk(sb, "/organization/usage/embeddings", {"start_time": w1, "end_time": w2, "limit": 4})
+
+    def kinds(page: dict) -> set[str]:
+        return {r["object"] for b in page["data"] for r in b.get("results", b.get("result", []))}
+
+    # window 1 of completions: a short first page (2 buckets), then 4 per page; the unknown kind only on page 2,
+    # the extra fields only on page 3; every bucket exactly once
+    assert [len(p["data"]) for p in first] == [2, 4, 4]
+    assert [b["start_time"] for p in first for b in p["data"]] == list(range(w1, w2, DAY))
+    assert [("organization.usage.future_meter.result" in kinds(p)) for p in first] == [False, True, False]
+    assert ["start_time_iso" in p["data"][0] for p in first] == [False, False, True]
+    assert all("results" in b for p in first for b in p["data"])
+    # window 2 (start_time = w2): every page in the legacy shape, nothing else
+    assert all("result" in b and "results" not in b for p in second for b in p["data"])
+    assert sum(len(p["data"]) for p in second) == 11
+    # another endpoint: only the rule without `only=` reaches it, and only on its page 3
+    assert [len(p["data"]) for p in embeddings] == [4, 4, 2]
+    assert ["start_time_iso" in p["data"][0] for p in embeddings] == [False, False, True]
+    assert not any("organization.usage.future_meter.result" in kinds(p) for p in embeddings)
+
+
+def test_errors_can_target_a_later_page_and_are_counted_there(org):
+    with faulty(org, "503:page=2") as sb, client(sb) as c:
+        params = {"start_time": midnight(NOW) - 20 * DAY, "limit": 5}
+        p1 = c.get("/organization/usage/images", params=params)
+        assert p1.status_code == 200
+        cursor = p1.json()["next_page"]
+        assert c.get("/organization/usage/images", params={**params, "page": cursor}).status_code == 503
+        p2 = c.get("/organization/usage/images", params={**params, "page": cursor})
+        assert p2.status_code == 503  # a retried page is still page 2
+    assert sb.faults.counts == {"503": 2}
+
+
+def test_peak_requests_in_flight_are_counted(org):
+    import concurrent.futures as cf
+
+    with Sandbox(org, latency_ms=200) as sb, cf.ThreadPoolExecutor(5) as pool:
+        list(pool.map(lambda _: get(sb, "/organization/usage/images", {"start_time": NOW - DAY}), range(5)))
+    assert sb.stats["peak_in_flight"] == 5

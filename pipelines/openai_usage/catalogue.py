@@ -74,6 +74,7 @@ class Endpoint:
     widths: tuple[str, ...]
     limits: dict[str, dict[str, int]]
     reread_seconds: int
+    arrival_lag: int  # seconds before the API's figures for a period are expected to be there
     restate_seconds: int
     group_by: tuple[str, ...]
     filters: dict[str, str]
@@ -183,6 +184,7 @@ def load(path: Path | None = None) -> dict[str, Endpoint]:
             widths=tuple(spec["widths"]),
             limits=spec["limits"],
             reread_seconds=parse_duration(spec["reread"]),
+            arrival_lag=parse_duration(spec.get("arrival_lag", "0s")),
             restate_seconds=parse_duration(spec.get("restate", "0s")),
             group_by=dims,
             filters=dict(spec.get("filters", {})),

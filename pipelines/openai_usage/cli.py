@@ -137,6 +137,8 @@ def print_summary(summary: Any, console: Console = out) -> None:
     console.print(f"{summary.pages:,} pages in {summary.requests:,} requests, {summary.retries:,} retries, "
                   f"{summary.quarantined:,} quarantined results, {summary.seconds:.1f} s"
                   + (" (backfill: incremental positions unchanged)" if summary.backfill else ""))
+    for note in summary.notes:
+        console.print(Text("note: ", style="cyan") + Text(note))
     for warning in summary.warnings:
         console.print(Text("warning: ", style="yellow") + Text(redact(warning)))
 
@@ -252,9 +254,10 @@ def export(out_dir: Path, db: Path, fmt: str) -> None:
 @click.option("--destination", default="duckdb", show_default=True, envvar="OPENAI_USAGE_DESTINATION",
               help="Where the data is: duckdb (the --db file) or a dlt destination, e.g. a named one configured as "
                    "[destination.NAME] in .dlt/config.toml with credentials in .dlt/secrets.toml.")
-@click.option("--max-age", help="Exit 1 when the last successful load is older than this (e.g. 2h, 1d).")
+@click.option("--max-age", help="Exit 1 when the last successful load, or the data, is older than this (e.g. 2h, "
+                                "1d); costs are allowed their known arrival lag on top.")
 def status(db: Path, destination: str, max_age: str | None) -> None:
-    """Freshness per table: newest bucket, rows, and the last successful load."""
+    """Freshness per table: newest bucket, how far it was read, rows, and the last successful load."""
     _quiet_libraries(False)
 
     def go() -> None:
@@ -268,20 +271,25 @@ def status(db: Path, destination: str, max_age: str | None) -> None:
 
         wh = Warehouse(destination, db)
         s = st.read(wh)
+        stamp = lambda v: v.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if v else ""  # noqa: E731
         t = Table(title=f"Warehouse {wh.label}", title_justify="left")
-        for col in ("table", "widths", "newest bucket or listing (UTC)", "rows"):
+        for col in ("table", "widths", "newest bucket or listing (UTC)", "read up to (UTC)", "rows"):
             t.add_column(col, justify="right" if col == "rows" else "left")
         for row in s.tables:
-            newest = row.newest_bucket.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if row.newest_bucket \
-                else "never loaded"
-            t.add_row(row.table, row.widths, newest, f"{row.rows:,}")
+            t.add_row(row.table, row.widths, stamp(row.newest_bucket) or "never loaded", stamp(row.read_until),
+                      f"{row.rows:,}")
         out.print(t)
         now = dt.datetime.now(dt.UTC)
         age = s.age(now)
         out.print(f"last successful load: {s.last_load:%Y-%m-%d %H:%M:%S} UTC ({st._human(age)} ago), "
                   f"{s.loads} loads in all" if s.last_load and age is not None else "no successful load yet")
         if limit is not None:
-            st.check_age(s, limit, now)
+            # The data is judged against the API's clock, which OPENAI_USAGE_NOW pins (tests, simulators).
+            pinned = os.environ.get("OPENAI_USAGE_NOW")
+            data_now = dt.datetime.fromtimestamp(int(pinned), dt.UTC) if pinned else now
+            for reason in st.staleness(s, limit, now, data_now):
+                out.print(Text("stale: ", style="red") + Text(reason))
+            st.check_age(s, limit, now, data_now)
 
     _run(go, False)
 

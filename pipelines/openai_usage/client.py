@@ -16,7 +16,7 @@ import orjson
 import tenacity
 
 from .catalogue import Endpoint
-from .errors import ApiError, AuthError, PaginationError, TransientError, UsageError
+from .errors import ApiError, AuthError, ConfigError, PaginationError, TransientError, UsageError
 from .pages import BrokenPage, PageSplitter
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -75,6 +75,17 @@ class AdaptiveLimit:
                 self.cond.notify_all()
 
 
+def check_base_url(base_url: str) -> None:
+    """A base URL that can never work is bad input: refuse it at once instead of retrying it."""
+    try:
+        url = httpx.URL(base_url)
+    except (httpx.InvalidURL, TypeError):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(f"--base-url: {base_url!r} is not an http(s) URL with a host "
+                          f"(the default is {DEFAULT_BASE_URL})")
+
+
 class UsageClient:
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, timeout: float = 60.0,
                  max_attempts: int = 8, max_backoff: float = 60.0, concurrency: int = 4,
@@ -83,10 +94,9 @@ class UsageClient:
             raise AuthError(f"no admin key: {ADMIN_KEY_HELP}")
         self.base_url = base_url.rstrip("/")
         self.stats = stats or RunStats()
+        # One limit for every request of the run, usage, costs and directory alike: the API's rate limits are
+        # the organization's, unpublished, and shared by all endpoints, so politeness is counted per run.
         self.limit = AdaptiveLimit(concurrency)
-        # Directory lists get their own slots: usage window threads hold theirs while their queues wait on dlt,
-        # and a list request queued behind them on dlt's thread would wait forever.
-        self.list_limit = AdaptiveLimit(concurrency)
         self.max_backoff = max_backoff
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -139,6 +149,8 @@ class UsageClient:
                     meta.update(splitter.finish())
             except httpx.TimeoutException:
                 raise TransientError(f"timed out reading {path}") from None
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:  # can never succeed: not retried
+                raise ConfigError(f"--base-url: cannot request {path}: {e}") from None
             except httpx.TransportError as e:
                 raise TransientError(f"connection problem on {path}: {type(e).__name__}") from None
             except (BrokenPage, ValueError) as e:
@@ -147,11 +159,11 @@ class UsageClient:
                 raise TransientError(f"{path} answered with a broken JSON body") from None
         self.limit.succeeded()
 
-    def _raise_for(self, resp: httpx.Response, path: str, limit: AdaptiveLimit | None = None) -> None:
+    def _raise_for(self, resp: httpx.Response, path: str) -> None:
         status = resp.status_code
         message = _error_message(resp)
         if status == 429:
-            (limit or self.limit).throttled()
+            self.limit.throttled()
             raise TransientError(f"rate limited on {path}", _retry_after(resp))
         if status in RETRY_STATUSES or status >= 500:
             raise TransientError(f"{path} answered {status}: {message}", _retry_after(resp))
@@ -207,21 +219,23 @@ class UsageClient:
 
     # ---------------------------------------------------------------- directory lists
     def _get_json(self, path: str, params: list[tuple[str, Any]]) -> dict[str, Any]:
-        with self.list_limit:
+        with self.limit:
             self.stats.add("requests")
             try:
                 resp = self._http.get(path, params=params)
             except httpx.TimeoutException:
                 raise TransientError(f"timed out reading {path}") from None
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
+                raise ConfigError(f"--base-url: cannot request {path}: {e}") from None
             except httpx.TransportError as e:
                 raise TransientError(f"connection problem on {path}: {type(e).__name__}") from None
             if resp.status_code != 200:
-                self._raise_for(resp, path, self.list_limit)
+                self._raise_for(resp, path)
             try:
                 body = orjson.loads(resp.content)
             except ValueError:
                 raise TransientError(f"{path} answered with a broken JSON body") from None
-        self.list_limit.succeeded()
+        self.limit.succeeded()
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise ApiError(f"{path} answered without a `data` list")
         return body

@@ -17,15 +17,14 @@ from typing import Any
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.common.pipeline import LoadInfo
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from . import catalogue
-from .client import RunStats, UsageClient
+from .client import RunStats, UsageClient, check_base_url
 from .errors import ConfigError, UsageError, root_cause
-from .source import Progress, openai_usage, resource_name
+from .source import EndpointPlan, Progress, openai_usage, resource_name
 from .warehouse import DATASET, LOCAL, PIPELINE_NAME, Warehouse
-from .windows import floor
+from .windows import ceil, floor, to_datetime
 
 log = logging.getLogger("openai_usage")
 DEFAULT_START_DAYS = 30
@@ -70,8 +69,8 @@ class LoadSummary:
     quarantined: int
     seconds: float
     backfill: bool
-    load_info: LoadInfo | None = None
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how this run's ranges were chosen, where that is not obvious
 
 
 def validate(req: LoadRequest) -> None:
@@ -94,6 +93,7 @@ def validate(req: LoadRequest) -> None:
                               f"allowed: {', '.join(cat[name].group_by)}")
     if req.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
+    check_base_url(req.base_url)
     if not req.warehouse.local:
         req.warehouse.dlt_destination()  # unknown names and missing packages fail here, before any request
         _ = req.warehouse.dialect
@@ -203,8 +203,58 @@ def _missing(wh: Warehouse, e: ConfigFieldMissingException) -> ConfigError:
 def run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary:
     try:
         return _run_load(req, progress)
-    except ConfigFieldMissingException as e:  # raised outside dlt's steps too (state sync, client set-up)
-        raise _missing(req.warehouse, e) from None
+    except Exception as e:  # missing credentials surface from state sync, client set-up or a step, often wrapped
+        cause = root_cause(e)
+        if isinstance(cause, ConfigFieldMissingException):
+            raise _missing(req.warehouse, cause) from None
+        raise
+
+
+def plan_endpoints(req: LoadRequest, now: int, positions: dict[str, Any],
+                   held: dict[tuple[str, str], tuple[int, int]]) -> tuple[list[EndpointPlan], list[str]]:
+    """Where each endpoint starts and ends this run, and notes for the summary.
+
+    - A plain run continues from the stored position; with none yet, from the newest bucket the warehouse holds
+      (say after a dated first load), else from 30 days ago.
+    - `--start` on an endpoint that has a position, or any `--end`, is a backfill: exact range, position untouched.
+    - Whatever the dates, a run never leaves a gap between the oldest and the newest bucket the warehouse holds:
+      a range that would is stretched to meet the held buckets, and the summary says so.
+    """
+    cat = catalogue.endpoints()
+    default_start = floor(now, "1d") - DEFAULT_START_DAYS * 86400
+    plans, notes = [], []
+    for name in req.endpoints:
+        ep = cat[name]
+        width = req.bucket_width if req.bucket_width in ep.widths else ep.widths[0]
+        oldest, newest = held.get((ep.table, width), (None, None))
+        start = floor(req.start, width) if req.start is not None else None
+        has_position = positions.get(resource_name(ep, width)) is not None
+        end = ceil(req.end, width) if req.end is not None else None
+        if end is None and start is not None and has_position:
+            end = ceil(now + 1, width)  # an older --start on a loaded endpoint: backfill up to now
+        if start is None and has_position:
+            # dlt never lets the re-read window reach back past `initial`: keep it at the oldest bucket held, so a
+            # warehouse left alone for longer than the default first range still continues without a gap.
+            start = min(default_start, oldest if oldest is not None else default_start)
+        elif start is None:
+            start = newest if newest is not None else default_start
+            if newest is not None and newest < default_start:
+                notes.append(f"{ep.table} ({width}): no position yet, continuing from the newest bucket held "
+                             f"({_day(newest)}) so no day is skipped")
+        elif newest is not None and start > newest:
+            notes.append(f"{ep.table} ({width}): start moved from {_day(start)} to {_day(newest)}, the newest bucket "
+                         "held, so no day is skipped")
+            start = newest
+        if end is not None and oldest is not None and end < oldest:
+            notes.append(f"{ep.table} ({width}): end moved from {_day(end)} to {_day(oldest)}, the oldest bucket held, "
+                         "so no day is skipped")
+            end = oldest
+        plans.append(EndpointPlan(name, width, start, end))
+    return plans, notes
+
+
+def _day(t: int) -> str:
+    return to_datetime(t).strftime("%Y-%m-%d %H:%M" if t % 86400 else "%Y-%m-%d")
 
 
 def _run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary:
@@ -214,39 +264,33 @@ def _run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary
     wh = req.warehouse
     with load_lock(wh):
         pipeline = finish_interrupted(make_pipeline(wh), wh)
-        # Positions are only needed to tell a backfill from a first load; dlt's run() syncs state itself.
-        if req.start is not None and req.end is None and (not wh.local or req.db.exists()):
-            pipeline.sync_destination()
-        positions = _positions(pipeline) if req.start is not None else {}
+        positions: dict[str, Any] = {}
+        if not wh.local or req.db.exists():
+            positions = _positions(pipeline)
+            # A dated run must tell a backfill from a first load; any run whose local state is gone asks the
+            # warehouse, which holds the state of every complete load.
+            if req.start is not None or not positions:
+                pipeline.sync_destination()
+                positions = _positions(pipeline)
         cat = catalogue.endpoints()
-        default_start = floor(now, "1d") - DEFAULT_START_DAYS * 86400
-        initial = req.start if req.start is not None else default_start
-        # --end, or --start on endpoints that already have a position, is a backfill: exact range, state untouched.
-        backfill = tuple(
-            e for e in req.endpoints
-            if req.end is not None or (req.start is not None and positions.get(
-                resource_name(cat[e], req.bucket_width if req.bucket_width in cat[e].widths else cat[e].widths[0]))
-                is not None)
-        )
+        held = wh.coverage([cat[e].table for e in req.endpoints])
+        plans, notes = plan_endpoints(req, now, positions, held)
         stats = RunStats()
         summary: dict[str, Any] = {}
         client = UsageClient(req.api_key, req.base_url, timeout=req.timeout, max_attempts=req.max_attempts,
                              max_backoff=req.max_backoff, concurrency=req.concurrency, stats=stats)
         try:
             reread = {e: req.reread for e in req.endpoints} if req.reread is not None else None
-            source = openai_usage(client, req.endpoints, req.bucket_width, initial=initial, now=now, end=req.end,
-                                  backfill=backfill, reread=reread, group_by=req.group_by,
-                                  concurrency=req.concurrency, summary=summary,
-                                  progress=progress, directory=req.directory)
+            source = openai_usage(client, plans, now=now, reread=reread, group_by=req.group_by,
+                                  concurrency=req.concurrency, summary=summary, progress=progress,
+                                  directory=req.directory)
             try:
                 # Parquet is DuckDB's fastest path; other engines get dlt's preferred format for them.
-                info = pipeline.run(source, loader_file_format="parquet" if wh.local else None)
+                pipeline.run(source, loader_file_format="parquet" if wh.local else None)
             except PipelineStepFailed as e:
                 cause = root_cause(e)
                 if isinstance(cause, UsageError):
                     raise cause from None
-                if isinstance(cause, ConfigFieldMissingException):
-                    raise _missing(wh, cause) from None
                 raise
         finally:
             client.close()
@@ -257,7 +301,7 @@ def _run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary
         retries=stats.counts["retries"],
         quarantined=sum(t["quarantined"] for t in summary.values()),
         seconds=time.monotonic() - t0,
-        backfill=bool(backfill),
-        load_info=info,
+        backfill=any(p.end is not None for p in plans),
         warnings=[p for t in summary.values() for p in t.get("problems", [])],
+        notes=notes,
     )

@@ -6,6 +6,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import dlt
@@ -19,7 +20,7 @@ from .errors import UsageError
 from .flatten import QUARANTINE_TABLE, Flattened, flatten, flatten_directory
 from .windows import ceil, floor, to_datetime, to_unix, windows
 
-# Replace whole buckets: every bucket in a load deletes the rows it had before (tombstones included).
+# Replace whole buckets: every bucket in a load deletes the rows it had before (empty-bucket markers included).
 MERGE_BUCKETS = {"disposition": "merge", "strategy": "delete-insert"}
 BUCKET_KEY = ["start_time", "bucket_width"]
 Progress = Callable[[str, int, int], None]  # (table, buckets done now, buckets expected)
@@ -49,7 +50,11 @@ def dlt_columns(schema: pa.Schema) -> dict[str, TColumnSchema]:
         else:
             col.update(data_type="text")
         if f.name == TOMBSTONE:
-            col["hard_delete"] = True
+            # Kept, not hard-deleted: the marker row of an empty bucket replaces the bucket's old rows like any
+            # other, and stays, so the warehouse knows which periods were read and found empty (coverage, gaps,
+            # freshness) apart from periods never read. Views skip it. Explicit False also clears the flag
+            # on warehouses loaded before this was so.
+            col["hard_delete"] = False
         cols[f.name] = col  # type: ignore[assignment]
     return cols
 
@@ -152,9 +157,11 @@ def make_resource(ep: Endpoint, client: UsageClient, width: str, *, initial: int
                 yield part.table
             if part.quarantine is not None:
                 stats["quarantined"] += part.quarantine.num_rows
+                # A table variant: without it these hints would become the resource's own, and the next usage
+                # table it yields would be checked for the quarantine's primary key (and fail).
                 yield dlt.mark.with_hints(part.quarantine, dlt.mark.make_hints(
                     table_name=QUARANTINE_TABLE, write_disposition="merge",
-                    primary_key=["endpoint", "start_time", "bucket_width", "raw_sha256"]))
+                    primary_key=["endpoint", "start_time", "bucket_width", "raw_sha256"]), create_table_variant=True)
 
     return bucket_rows
 
@@ -167,7 +174,9 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
     """
 
     def hints(dl: DirectoryList) -> dict[str, Any]:
-        return {"name": dl.table, "table_name": dl.table, "write_disposition": "merge",
+        # Parallelized, like the usage resources: a list waiting for a request slot then waits in dlt's worker
+        # pool, never on dlt's main thread, which must keep draining the usage windows that hold the slots.
+        return {"name": dl.table, "table_name": dl.table, "write_disposition": "merge", "parallelized": True,
                 "primary_key": list(dl.primary_key), "columns": dlt_columns(dl.arrow_schema())}
 
     def stats(dl: DirectoryList) -> dict[str, Any]:
@@ -214,46 +223,40 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
     return [*tops.values(), *nested]
 
 
-def openai_usage(client: UsageClient, endpoints: list[str], bucket_width: str = "1d", *, initial: int, now: int,
-                 end: int | None = None, backfill: tuple[str, ...] = (), reread: dict[str, int] | None = None,
+@dataclass(frozen=True)
+class EndpointPlan:
+    """What one endpoint reads in a run. `initial` is where a resource with no stored position starts; `end`
+    makes the run a backfill of exactly [initial, end) that leaves the position alone."""
+
+    name: str
+    width: str
+    initial: int
+    end: int | None = None
+
+
+def openai_usage(client: UsageClient, plans: list[EndpointPlan], *, now: int, reread: dict[str, int] | None = None,
                  group_by: dict[str, tuple[str, ...]] | None = None, concurrency: int = 4,
                  summary: dict[str, Any] | None = None, progress: Progress | None = None,
                  directory: bool = True) -> Any:
-    """The dlt source: one resource per chosen endpoint.
+    """The dlt source: one resource per planned endpoint.
 
-    `backfill` names endpoints to read [initial, end) without moving their incremental position.
     The decorated function takes no arguments on purpose: dlt resolves every argument of a source against
     its config providers, which cost 0.4 s a run for options that never come from config here.
     """
-    resources = _resources(client, endpoints, bucket_width, initial=initial, now=now, end=end, backfill=backfill,
-                           reread=reread, group_by=group_by, concurrency=concurrency, summary=summary,
-                           progress=progress)
+    summary = summary if summary is not None else {}
+    cat = catalogue.endpoints()
+    resources = [
+        make_resource(cat[p.name], client, p.width, initial=p.initial, end=p.end, now=now,
+                      lag=(reread or {}).get(p.name, cat[p.name].reread_seconds),
+                      group_by=(group_by or {}).get(p.name, cat[p.name].group_by), concurrency=concurrency,
+                      summary=summary, progress=progress)
+        for p in plans
+    ]
     if directory:
-        resources += directory_resources(client, now=now, concurrency=concurrency,
-                                         summary=summary if summary is not None else {})
+        resources += directory_resources(client, now=now, concurrency=concurrency, summary=summary)
 
     @dlt.source(name="openai_usage", max_table_nesting=0)
     def openai_usage() -> list[Any]:
         return resources
 
     return openai_usage()
-
-
-def _resources(client: UsageClient, endpoints: list[str], bucket_width: str, *, initial: int, now: int,
-               end: int | None, backfill: tuple[str, ...], reread: dict[str, int] | None,
-               group_by: dict[str, tuple[str, ...]] | None, concurrency: int, summary: dict[str, Any] | None,
-               progress: Progress | None) -> list[Any]:
-    cat = catalogue.endpoints()
-    out = []
-    for name in endpoints:
-        ep = cat[name]
-        width = bucket_width if bucket_width in ep.widths else ep.widths[0]
-        lag = (reread or {}).get(name, ep.reread_seconds)
-        stop = end if (end is not None or name in backfill) else None
-        if name in backfill and stop is None:
-            stop = ceil(now + 1, width)
-        out.append(make_resource(
-            ep, client, width, initial=floor(initial, width), end=ceil(stop, width) if stop else None, now=now,
-            lag=lag, group_by=(group_by or {}).get(name, ep.group_by), concurrency=concurrency,
-            summary=summary if summary is not None else {}, progress=progress))
-    return out

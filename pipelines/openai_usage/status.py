@@ -23,8 +23,12 @@ class Stale(UsageError):
 class TableStatus:
     table: str
     widths: str
-    newest_bucket: dt.datetime | None
+    newest_bucket: dt.datetime | None  # start of the newest bucket held (directory tables: the last listing)
     rows: int
+    read_until: dt.datetime | None = None  # end of the newest bucket read, empty ones included
+    newest_data: dt.datetime | None = None  # end of the newest bucket with figures
+    kind: str = "directory"  # "usage" | "costs" | "directory"
+    arrival_lag: int = 0  # seconds after which the API's figures for a period are expected
 
 
 @dataclass
@@ -54,13 +58,15 @@ def read(target: Path | Warehouse) -> Status:
             tables = []
             for ep in catalogue.endpoints().values():
                 if ep.table not in existing:
-                    tables.append(TableStatus(ep.table, "", None, 0))
+                    tables.append(TableStatus(ep.table, "", None, 0, kind=ep.kind, arrival_lag=ep.arrival_lag))
                     continue
-                newest, rows = q(sql, (
-                    f"select max(start_time), sum(case when coalesce(_bucket_emptied, false) then 0 else 1 end) "
-                    f"from {DATASET}.{ep.table}"))[0]
+                newest, read_until, newest_data, rows = q(sql, (
+                    "select max(start_time), max(end_time), "
+                    "max(case when coalesce(_bucket_emptied, false) then null else end_time end), "
+                    f"sum(case when coalesce(_bucket_emptied, false) then 0 else 1 end) from {DATASET}.{ep.table}"))[0]
                 widths = sorted(str(r[0]) for r in q(sql, f"select distinct bucket_width from {DATASET}.{ep.table}"))
-                tables.append(TableStatus(ep.table, ",".join(widths), newest, int(rows or 0)))
+                tables.append(TableStatus(ep.table, ",".join(widths), newest, int(rows or 0), read_until, newest_data,
+                                          ep.kind, ep.arrival_lag))
             for dl in catalogue.directory().values():
                 if dl.table in existing:
                     newest, rows = q(sql, f"select max(last_seen_at), count(*) from {DATASET}.{dl.table}")[0]
@@ -73,13 +79,50 @@ def read(target: Path | Warehouse) -> Status:
         raise UsageError(f"the warehouse {wh.db} is busy (a load is running); try again when it ends") from None
 
 
-def check_age(status: Status, max_age_seconds: int, now: dt.datetime) -> None:
+def staleness(status: Status, max_age_seconds: int, now: dt.datetime, data_now: dt.datetime) -> list[str]:
+    """Why the warehouse is stale, one reason per line; empty when it is fresh.
+
+    Two things are judged: when the last load succeeded (against the machine's clock, `now`), and the data itself
+    (against the API's clock, `data_now`): every loaded table must have been read up to within `max_age`, and the
+    newest figures of each kind (usage, costs) must be within `max_age` plus that kind's known arrival lag, since
+    costs, for one, arrive about a day after the usage they bill.
+    """
+    allowed = _human(dt.timedelta(seconds=max_age_seconds))
+    reasons = []
     age = status.age(now)
     if age is None:
-        raise Stale("stale: no successful load yet")
-    if age.total_seconds() > max_age_seconds:
-        allowed = _human(dt.timedelta(seconds=max_age_seconds))
-        raise Stale(f"stale: the last successful load was {_human(age)} ago (allowed: {allowed})")
+        reasons.append("no successful load yet")
+    elif age.total_seconds() > max_age_seconds:
+        reasons.append(f"the last successful load was {_human(age)} ago (allowed: {allowed})")
+    freshest: dict[str, TableStatus] = {}
+    for t in status.tables:
+        if t.kind == "directory" or t.read_until is None:
+            continue
+        behind = data_now - t.read_until
+        if behind.total_seconds() > max_age_seconds:
+            reasons.append(f"data: {t.table} was last read up to {_utc(t.read_until)}, {_human(behind)} ago "
+                           f"(allowed: {allowed})")
+        best = freshest.get(t.kind)
+        if t.newest_data is not None and (best is None or best.newest_data < t.newest_data):
+            freshest[t.kind] = t
+    for kind, t in sorted(freshest.items()):
+        behind = data_now - t.newest_data
+        if behind.total_seconds() > max_age_seconds + t.arrival_lag:
+            lag = _human(dt.timedelta(seconds=t.arrival_lag))
+            reasons.append(f"data: the newest {kind} figures end {_utc(t.newest_data)}, {_human(behind)} ago "
+                           f"(allowed: {allowed} plus {lag} for {kind} to arrive)")
+    return reasons
+
+
+def check_age(status: Status, max_age_seconds: int, now: dt.datetime, data_now: dt.datetime | None = None) -> None:
+    reasons = staleness(status, max_age_seconds, now, data_now or now)
+    if reasons:
+        more = f" (and {len(reasons) - 1} more, listed above)" if len(reasons) > 1 else ""
+        raise Stale(f"stale: {reasons[0]}{more}")
+
+
+def _utc(t: dt.datetime) -> str:
+    return f"{t.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _human(d: dt.timedelta) -> str:

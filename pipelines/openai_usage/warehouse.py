@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import ConfigError
+from .windows import to_unix
 
 DATASET = "openai_usage"
 PIPELINE_NAME = "openai_usage"
@@ -100,6 +101,25 @@ class Warehouse:
                               f"({e.name}); install the project's extra for it, e.g. "
                               f"pip install -e '.[{self.destination_type}]'") from None
 
+    def coverage(self, tables: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
+        """The buckets each table holds now, per width: (table, width) -> (oldest, newest) bucket start in Unix
+        seconds. Re-read buckets that came back empty count: the warehouse knows nothing happened there."""
+        if self.local and not self.db.expanduser().exists():
+            return {}
+        out: dict[tuple[str, str], tuple[int, int]] = {}
+        with self.connect(read_only=True) as sql:
+            existing = {str(r[0]).lower() for r in sql.rows(
+                "select table_name from information_schema.tables "
+                f"where lower(table_schema) = '{DATASET}'")}
+            for table in tables:
+                if table.lower() not in existing:
+                    continue
+                for width, oldest, newest in sql.rows(
+                        f"select bucket_width, min(start_time), max(start_time) from {DATASET}.{table} "
+                        "group by bucket_width"):
+                    out[(table, str(width))] = (to_unix(oldest), to_unix(newest))
+        return out
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Sql]:
         """SQL against the warehouse: DuckDB directly, anything else through dlt's own client for it."""
@@ -162,3 +182,4 @@ class _DltSql:
     def transaction(self) -> Iterator[None]:
         with self.client.begin_transaction():
             yield
+

@@ -1,7 +1,14 @@
 """Opt-in, countable, reproducible faults for the simulator.
 
-A rule is written `KIND[:every=N|p=P][,burst=B][,after=A][,times=T][,only=ENDPOINT]`, e.g. `429:every=5`,
-`500:p=0.1,burst=3`, `costs_quirk`. Rules without a schedule fire on every request they apply to.
+A rule is written `KIND[:every=N|p=P][,burst=B][,after=A][,times=T][,only=ENDPOINT][,page=N][,window=START]
+[,size=N]`, e.g. `429:every=5`, `500:p=0.1,burst=3`, `unknown_object:page=2,only=completions`. Rules without a
+schedule fire on every request they apply to.
+
+Where a fault lands is addressable, so tests can put any of them on any page, window and endpoint:
+- `only=ENDPOINT` (an endpoint or directory list name) restricts the rule to that endpoint;
+- `page=N` to the N-th page of a query (1 is the request without a cursor, 2 the one after the first cursor);
+- `window=START` to queries whose `start_time` is START (Unix seconds or YYYY-MM-DD, UTC), i.e. one window.
+`size=N` sets how many buckets a `short` page holds (default 1).
 """
 
 from __future__ import annotations
@@ -26,9 +33,8 @@ KINDS = {
     "legacy_result": "buckets carry `result` instead of `results`",
     "extra_fields": "unknown extra fields on buckets and results",
     "unknown_object": "an extra result of an unknown object kind in every non-empty bucket",
+    "short": "a page with fewer buckets than `limit` (size=N, default 1), has_more and a cursor to the rest",
 }
-# Faults that change the page's content rather than replace the response.
-CONTENT_KINDS = {"bad_cursor", "costs_quirk", "legacy_result", "extra_fields", "unknown_object"}
 
 
 class FaultSpecError(ValueError):
@@ -44,6 +50,9 @@ class Rule:
     after: int = 0
     times: int | None = None
     only: str | None = None
+    page: int | None = None
+    window: int | None = None
+    size: int = 1
     seen: int = 0
     fired: int = 0
     burst_left: int = 0
@@ -57,10 +66,12 @@ class Rule:
         for opt in filter(None, opts.split(",")):
             key, _, value = opt.partition("=")
             try:
-                if key in ("every", "burst", "after", "times"):
+                if key in ("every", "burst", "after", "times", "page", "size"):
                     setattr(rule, key, int(value))
                     if int(value) < (0 if key == "after" else 1):
                         raise ValueError
+                elif key == "window":
+                    rule.window = _unix(value)
                 elif key == "p":
                     rule.p = float(value)
                     if not 0.0 <= rule.p <= 1.0:
@@ -80,6 +91,10 @@ class FaultPlan:
     seed: int = 0
     counts: Counter = field(default_factory=Counter)
 
+    def size(self, kind: str) -> int:
+        """The `size` of the first rule of this kind (how many buckets a short page holds)."""
+        return next((r.size for r in self.rules if r.kind == kind), 1)
+
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
@@ -88,15 +103,19 @@ class FaultPlan:
     def parse(cls, specs: list[str] | tuple[str, ...], seed: int = 0) -> FaultPlan:
         return cls([Rule.parse(s) for s in specs], seed)
 
-    def draw(self, endpoint: str, targeted_only: bool = False) -> set[str]:
+    def draw(self, endpoint: str, targeted_only: bool = False, page: int | None = None,
+             window: int | None = None) -> set[str]:
         """The faults that hit this request (each rule's schedule advances only on requests it applies to).
 
-        With `targeted_only`, only rules naming this endpoint with `only=` apply (directory lists: the
-        usage fault schedules stay exactly as they were)."""
+        `page` (1 = no cursor) and `window` (the query's start_time) say where the request stands, for rules
+        that target them. With `targeted_only`, only rules naming this endpoint with `only=` apply (directory
+        lists: the usage fault schedules stay exactly as they were)."""
         hits: set[str] = set()
         with self._lock:
             for r in self.rules:
                 if (r.only and r.only != endpoint) or (targeted_only and not r.only):
+                    continue
+                if (r.page is not None and r.page != page) or (r.window is not None and r.window != window):
                     continue
                 r.seen += 1
                 if r.times is not None and r.fired >= r.times and r.burst_left == 0:
@@ -119,3 +138,14 @@ class FaultPlan:
                     hits.add(r.kind)
                     self.counts[r.kind] += 1
         return hits
+
+
+def _unix(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    import datetime as dt
+
+    try:
+        return int(dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.UTC).timestamp())
+    except ValueError:
+        raise ValueError(text) from None

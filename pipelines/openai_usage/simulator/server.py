@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import random
 import socket
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -73,6 +75,7 @@ class Query:
         for k, v in items:
             multi.setdefault(k.removesuffix("[]"), []).extend(x for x in v.split(",") if x != "")
         self.page = (multi.pop("page", [None]) or [None])[-1]
+        self.page_number = 1
         self.bound = hashlib.sha256(orjson.dumps(sorted((k, sorted(v)) for k, v in multi.items()))).hexdigest()[:16]
         self.start = self._int(multi, "start_time", required=True)
         self.end = self._int(multi, "end_time")
@@ -116,18 +119,20 @@ class Query:
             raise ApiError(400, f"Invalid value for '{key}': expected an integer.", key) from None
 
     def cursor(self, index: int, flag: str = "") -> str:
-        raw = orjson.dumps({"q": self.bound, "i": index, "f": flag})
+        """The next page's cursor: bound to this query, it carries the next bucket and the next page number."""
+        raw = orjson.dumps({"q": self.bound, "i": index, "f": flag, "n": self.page_number + 1})
         return "page_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
-    def read_cursor(self) -> tuple[int, str]:
+    def read_cursor(self) -> tuple[int, str, int]:
+        """(first bucket index, flag, page number) of the page asked for; page 1 has no cursor."""
         if self.page is None:
-            return 0, ""
+            return 0, "", 1
         try:
             body = self.page.removeprefix("page_")
             raw = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
             if raw["q"] != self.bound or raw["f"] == "poison":
                 raise ValueError
-            return int(raw["i"]), str(raw["f"])
+            return int(raw["i"]), str(raw["f"]), int(raw.get("n", 2))
         except (ValueError, KeyError, TypeError):
             raise ApiError(400, BAD_CURSOR, "page") from None
 
@@ -147,6 +152,7 @@ class Sandbox:
         self.port = port
         self.page_buckets = page_buckets  # like the real API, answer with fewer buckets than `limit` asked for
         self.stats: Counter = Counter()
+        self.in_flight = 0
         self._rng = random.Random(self.org.seed)
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._cache_size = cache_buckets
@@ -233,59 +239,72 @@ class Sandbox:
 
     async def _endpoint(self, request: Request) -> Response:
         self.stats["requests"] += 1
-        ep = catalogue.by_path()[request.url.path]
+        with self._in_flight():
+            ep = catalogue.by_path()[request.url.path]
+            await self._latency()
+            try:
+                self._auth(request)
+                query = Query(ep, list(request.query_params.multi_items()))
+                index, flag, query.page_number = query.read_cursor()
+            except ApiError as e:
+                return e.response()
+            hits = self.faults.draw(ep.name, page=query.page_number, window=query.start)
+            if "429" in hits or "429_no_retry_after" in hits:
+                headers = {"retry-after": self.retry_after} if "429" in hits else None
+                return ApiError(429, "Rate limit reached for requests. Please try again later.",
+                                code="rate_limit_exceeded", type_="requests").response(headers)
+            for status in ("500", "502", "503"):
+                if status in hits:
+                    return ApiError(int(status), "The server had an error while processing your request. Sorry "
+                                                 "about that!", type_="server_error").response()
+            if "slow" in hits:
+                await asyncio.sleep(self.slow_seconds)
+            body = await anyio.to_thread.run_sync(self._page, query, index, flag, hits)
+            self.stats["pages"] += 1
+            if "drop" in hits:
+                return _DroppedResponse(body)
+            if "truncate" in hits:
+                body = body[: max(1, len(body) // 2)]
+            elif "malformed" in hits:
+                body = body[: max(1, len(body) // 3)] + b"<html><body>upstream connect error</body></html>"
+            return Response(body, media_type="application/json")
+
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        """Count requests being answered at once; `stats["peak_in_flight"]` is the most there ever were.
+        (Handlers run on one event loop, so plain counters are safe.)"""
+        self.in_flight += 1
+        self.stats["peak_in_flight"] = max(self.stats["peak_in_flight"], self.in_flight)
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    async def _latency(self) -> None:
         if self.latency_ms or self.jitter_ms:
             delay = self.latency_ms + self._rng.uniform(-self.jitter_ms, self.jitter_ms)
             await asyncio.sleep(max(0.0, delay) / 1000)
-        try:
-            self._auth(request)
-        except ApiError as e:
-            return e.response()
-        hits = self.faults.draw(ep.name)
-        if "429" in hits or "429_no_retry_after" in hits:
-            headers = {"retry-after": self.retry_after} if "429" in hits else None
-            return ApiError(429, "Rate limit reached for requests. Please try again later.",
-                            code="rate_limit_exceeded", type_="requests").response(headers)
-        for status in ("500", "502", "503"):
-            if status in hits:
-                return ApiError(int(status), "The server had an error while processing your request. Sorry about "
-                                             "that!", type_="server_error").response()
-        if "slow" in hits:
-            await asyncio.sleep(self.slow_seconds)
-        try:
-            query = Query(ep, list(request.query_params.multi_items()))
-            body = await anyio.to_thread.run_sync(self._page, query, hits)
-        except ApiError as e:
-            return e.response()
-        self.stats["pages"] += 1
-        if "drop" in hits:
-            return _DroppedResponse(body)
-        if "truncate" in hits:
-            body = body[: max(1, len(body) // 2)]
-        elif "malformed" in hits:
-            body = body[: max(1, len(body) // 3)] + b"<html><body>upstream connect error</body></html>"
-        return Response(body, media_type="application/json")
 
     def _directory_endpoint(self, dl: DirectoryList) -> Any:
         async def handler(request: Request) -> Response:
             self.stats["requests"] += 1
             self.stats[f"directory:{dl.name}"] += 1
-            if self.latency_ms or self.jitter_ms:
-                delay = self.latency_ms + self._rng.uniform(-self.jitter_ms, self.jitter_ms)
-                await asyncio.sleep(max(0.0, delay) / 1000)
-            try:
-                self._auth(request)
-                hits = self.faults.draw(dl.name, targeted_only=True)
-                if "429" in hits:
-                    raise ApiError(429, "Rate limit reached for requests. Please try again later.",
-                                   code="rate_limit_exceeded", type_="requests")
-                if hits & {"500", "502", "503"}:
-                    raise ApiError(500, "The server had an error while processing your request.",
-                                   type_="server_error")
-                body = self._directory_page(dl, request, hits)
-            except ApiError as e:
-                return e.response({"retry-after": self.retry_after} if e.status == 429 else None)
-            return Response(body, media_type="application/json")
+            with self._in_flight():
+                await self._latency()
+                try:
+                    self._auth(request)
+                    hits = self.faults.draw(dl.name, targeted_only=True,
+                                            page=1 if "after" not in request.query_params else None)
+                    if "429" in hits:
+                        raise ApiError(429, "Rate limit reached for requests. Please try again later.",
+                                       code="rate_limit_exceeded", type_="requests")
+                    if hits & {"500", "502", "503"}:
+                        raise ApiError(500, "The server had an error while processing your request.",
+                                       type_="server_error")
+                    body = self._directory_page(dl, request, hits)
+                except ApiError as e:
+                    return e.response({"retry-after": self.retry_after} if e.status == 429 else None)
+                return Response(body, media_type="application/json")
 
         return handler
 
@@ -331,12 +350,11 @@ class Sandbox:
                              "last_id": page[-1]["id"] if page else None,
                              "has_more": start + limit < len(items)})
 
-    def _page(self, q: Query, hits: set[str]) -> bytes:
+    def _page(self, q: Query, index: int, flag: str, hits: set[str]) -> bytes:
         now = self.org.clock.now()
         width = WIDTH_SECONDS[q.width]
         stop = q.end if q.end is not None else now
         edges = bucket_edges(q.start, stop, width)
-        index, flag = q.read_cursor()
         quirk = "costs_quirk" in hits and q.ep.kind == "costs"
         if flag == "overflow":
             # Past the end of the data: empty buckets, has_more anyway, then a cursor that fails.
@@ -345,7 +363,7 @@ class Sandbox:
                      for a in range(tail, tail + q.limit * width, width)]
             return orjson.dumps({"object": "page", "data": empty, "has_more": True,
                                  "next_page": q.cursor(0, "poison")})
-        size = min(q.limit, self.page_buckets or q.limit)
+        size = min(q.limit, self.page_buckets or q.limit, self.faults.size("short") if "short" in hits else q.limit)
         chunk = edges[index: index + size]
         parts = [self._bucket(q, a, b, now) for a, b in chunk]
         self.stats["buckets"] += len(parts)
