@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: install demo test lint fmt bench clean browser postgres sql
+.PHONY: install demo test lint fmt bench clean browser postgres sql soak
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,17 @@ postgres:
 
 test: install lint browser postgres
 	$(BIN)/pytest
+
+# The model-based test at length: SOAK_SEQUENCES random sequences of SOAK_STEPS steps (loads, backfills, width and
+# grouping changes, clock moves, restatements, faults, kills), two at a time; figures in test-artifacts/model.jsonl.
+SOAK_SEQUENCES ?= 200
+SOAK_STEPS ?= 12
+SOAK_SEED ?= 100000
+soak: install
+	rm -f test-artifacts/model.jsonl
+	MODEL_SEQUENCES=$(SOAK_SEQUENCES) MODEL_STEPS=$(SOAK_STEPS) MODEL_SEED=$(SOAK_SEED) \
+	  $(BIN)/pytest -q -n 2 tests/test_model.py
+	$(BIN)/python -c "from tests.test_model import summarize; summarize()"
 
 fmt: install
 	$(BIN)/ruff check --fix pipelines tests bench

@@ -46,9 +46,8 @@ from openai_usage.views import apply_views
 from .conftest import ADMIN, DAY, NOW, load, midnight, query
 
 SEQUENCES = int(os.environ.get("MODEL_SEQUENCES", "3"))
-STEPS = int(os.environ.get("MODEL_STEPS", "9"))
-ARTIFACT = Path(__file__).resolve().parent.parent / "test-artifacts" / "model.json"
-TALLY: Counter = Counter()
+STEPS = int(os.environ.get("MODEL_STEPS", "8"))
+ARTIFACT = Path(__file__).resolve().parent.parent / "test-artifacts" / "model.jsonl"
 
 ENDPOINTS = ["completions", "images", "costs"]
 CAT = catalogue.endpoints()
@@ -82,11 +81,10 @@ class Warehouse:
         self.dlt_positions: dict[str, Any] = {}
         self.minute_clock: int | None = None  # when minute buckets were last read
         self.steps = 0
-        TALLY["sequences"] += 1
+        self.tally: Counter = Counter()  # what the steps did: loads, failures, kills, ...
 
     def teardown(self) -> None:
         self.sb.stop()
-        _record()
 
     # ---------------------------------------------------------------- the contract, written independently
     def _read(self, name: str, width: str, lo: int, hi: int | None, group_by: tuple[str, ...] | None) -> int:
@@ -148,11 +146,11 @@ class Warehouse:
         except UsageError as e:
             assert faults, f"a clean run failed: {e}"
             assert "\n" not in str(e)
-            TALLY["failed_cleanly"] += 1
+            self.tally["failed_cleanly"] += 1
             return
         finally:
             self.sb.faults = FaultPlan()
-        TALLY["completed"] += 1
+        self.tally["completed"] += 1
         expect()
         apply_views(self.db)
 
@@ -183,7 +181,7 @@ class Warehouse:
             if width == "1m":
                 self.minute_clock = self.org.clock.now()
 
-        TALLY["plain_loads"] += 1
+        self.tally["plain_loads"] += 1
         self._load(expect, faults, endpoints=names, bucket_width=width, group_by=group_by)
 
     def dated_load(self, width: str, mask: int, grouping: int, back: int, length: int | None,
@@ -208,25 +206,25 @@ class Warehouse:
             if width == "1m":
                 self.minute_clock = self.org.clock.now()
 
-        TALLY["dated_loads" if end is None else "backfills"] += 1
+        self.tally["dated_loads" if end is None else "backfills"] += 1
         self._load(expect, faults, endpoints=names, bucket_width=width, start=start, end=end, group_by=group_by)
 
     def advance_clock(self, minutes: int) -> None:
         """Time passes: new buckets, the open bucket grows, recently closed minutes are restated by the API."""
-        TALLY["clock_moves"] += 1
+        self.tally["clock_moves"] += 1
         self.org.clock.advance(minutes * 60)
 
     def vanish_a_group(self, name: str, pick: int) -> None:
         """An API key's usage disappears from the API's history (it restates every bucket it was in)."""
         streams = self.org.streams[name]
         keys = sorted({str(streams.labels["api_key_id"][c]) for c in streams.codes["api_key_id"] if c >= 0})
-        TALLY["vanished_groups"] += 1
+        self.tally["vanished_groups"] += 1
         self.org.retire(name, "api_key_id", keys[pick % len(keys)])
 
     def silence_a_period(self, days_back: int, hours: int) -> None:
         """The API now says nothing happened in a recent period: re-read buckets there come back empty."""
         start = floor(self.org.clock.now(), 3600) - days_back * DAY
-        TALLY["silenced_periods"] += 1
+        self.tally["silenced_periods"] += 1
         self.org.silence(start, start + hours * 3600)
 
     def killed_then_recovered(self, width: str, mask: int, delay: float) -> None:
@@ -241,8 +239,8 @@ class Warehouse:
         time.sleep(delay)
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(timeout=60)
-        TALLY["kills"] += 1
-        TALLY["killed_mid_run"] += p.returncode == -signal.SIGKILL
+        self.tally["kills"] += 1
+        self.tally["killed_mid_run"] += p.returncode == -signal.SIGKILL
 
         def expect() -> None:
             for n in names:
@@ -329,14 +327,26 @@ class Warehouse:
 _EPOCH = __import__("datetime").date(1970, 1, 1)
 
 
-def _record() -> None:
+def _record(machine: Warehouse, seq_seed: int, seconds: float, diverged: bool) -> None:
+    """One JSON line per sequence, appended, so parallel workers of a soak share one file."""
     ARTIFACT.parent.mkdir(exist_ok=True)
-    doc = {"sequences": TALLY["sequences"], "steps_per_sequence": STEPS, **dict(TALLY),
-           "seconds": round(time.monotonic() - _T0, 1)}
-    ARTIFACT.write_text(json.dumps(doc, indent=1, sort_keys=True))
+    line = {"seed": seq_seed, "steps": machine.steps, "seconds": round(seconds, 2), "divergence": diverged,
+            **machine.tally}
+    with ARTIFACT.open("a") as fh:
+        fh.write(json.dumps(line, sort_keys=True) + "\n")
 
 
-_T0 = time.monotonic()
+def summarize(path: Path = ARTIFACT) -> dict[str, Any]:
+    """The soak's figures: sequences, steps, divergences, and what the steps were."""
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    total: Counter = Counter()
+    for line in lines:
+        total.update({k: v for k, v in line.items() if isinstance(v, int | float) and k != "seed"})
+    doc = {"sequences": len(lines), **dict(total), "minutes_of_sequences": round(total["seconds"] / 60, 1)}
+    print(json.dumps(doc, indent=1, sort_keys=True))
+    return doc
+
+
 BASE_SEED = int(os.environ.get("MODEL_SEED", "2026"))
 
 
@@ -371,7 +381,6 @@ def run_sequence(rng: random.Random, machine: Warehouse, steps: int, log: list[s
             step = machine.killed_then_recovered
         log.append(f"{step.__name__}{args}")
         machine.steps += 1
-        TALLY["steps"] += 1
         step(*args)
         for check in checks:
             check()
@@ -381,12 +390,15 @@ def run_sequence(rng: random.Random, machine: Warehouse, steps: int, log: list[s
 def test_random_sequences_keep_the_warehouse_equal_to_the_model(sequence: int) -> None:
     seq_seed = BASE_SEED + sequence
     machine, log = Warehouse(), []
+    t0 = time.monotonic()
+    diverged = True
     try:
         run_sequence(random.Random(seq_seed), machine, STEPS, log)
+        diverged = False
     except AssertionError as e:
-        TALLY["divergences"] += 1
         steps = "\n  ".join(log)
         raise AssertionError(f"divergence in sequence seed {seq_seed} (replay: MODEL_SEED={seq_seed} "
                              f"MODEL_SEQUENCES=1; warehouse {machine.db}) after:\n  {steps}\n{e}") from None
     finally:
         machine.teardown()
+        _record(machine, seq_seed, time.monotonic() - t0, diverged)
