@@ -124,7 +124,7 @@ def test_the_scheduled_workflow_is_well_formed_and_runs_real_commands() -> None:
     import click
     import yaml
 
-    from openai_usage.catalogue import ROOT
+    ROOT = Path(__file__).resolve().parents[1]  # the repository: the workflow is not package data
     from openai_usage.cli import main
 
     wf = yaml.safe_load((ROOT / ".github" / "workflows" / "scheduled-load.yml").read_text())

@@ -16,8 +16,9 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS_DIR = Path(os.environ.get("OPENAI_USAGE_SCHEMAS", ROOT / "schemas"))
+# Package data: in a checkout, links to the repository's schemas/ and sql/; in a wheel, copies of them.
+PACKAGE_DIR = Path(__file__).parent
+SCHEMAS_DIR = Path(os.environ.get("OPENAI_USAGE_SCHEMAS", PACKAGE_DIR / "schemas"))
 
 WIDTH_SECONDS = {"1m": 60, "1h": 3600, "1d": 86400}
 BUCKET_COLUMNS = ("start_time", "end_time", "bucket_width")

@@ -60,7 +60,7 @@ where grain = best_grain and value is not null;
 
 def main() -> None:
     TARGET.write_text(stg_usage_sql())
-    print(f"wrote {TARGET.relative_to(SQL_DIR.parent)}", file=sys.stderr)
+    print(f"wrote sql/{TARGET.relative_to(SQL_DIR)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

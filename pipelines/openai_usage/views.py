@@ -10,13 +10,13 @@ import hashlib
 from pathlib import Path
 
 from . import catalogue
-from .catalogue import ROOT
+from .catalogue import PACKAGE_DIR
 from .flatten import QUARANTINE_SCHEMA
 from .source import dlt_columns
 from .transpile import replace_fallback, statements
 from .warehouse import DATASET, Sql, Warehouse
 
-SQL_DIR = ROOT / "sql"
+SQL_DIR = PACKAGE_DIR / "sql"
 LAYERS = ("staging", "reporting")
 TRANSACTIONAL_DDL = {"duckdb", "postgres"}
 
