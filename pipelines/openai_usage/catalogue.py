@@ -87,6 +87,10 @@ class Endpoint:
     def columns(self) -> tuple[Column, ...]:
         return self.dimensions + self.metrics
 
+    def width_for(self, requested: str) -> str:
+        """The requested bucket width where this endpoint offers it, else its own (costs come daily only)."""
+        return requested if requested in self.widths else self.widths[0]
+
     def max_limit(self, width: str) -> int:
         return self.limits[width]["max"]
 

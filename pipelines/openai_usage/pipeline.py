@@ -225,7 +225,7 @@ def plan_endpoints(req: LoadRequest, now: int, positions: dict[str, Any],
     plans, notes = [], []
     for name in req.endpoints:
         ep = cat[name]
-        width = req.bucket_width if req.bucket_width in ep.widths else ep.widths[0]
+        width = ep.width_for(req.bucket_width)
         oldest, newest = held.get((ep.table, width), (None, None))
         start = floor(req.start, width) if req.start is not None else None
         has_position = positions.get(resource_name(ep, width)) is not None
@@ -233,9 +233,9 @@ def plan_endpoints(req: LoadRequest, now: int, positions: dict[str, Any],
         if end is None and start is not None and has_position:
             end = ceil(now + 1, width)  # an older --start on a loaded endpoint: backfill up to now
         if start is None and has_position:
-            # dlt never lets the re-read window reach back past `initial`: keep it at the oldest bucket held, so a
-            # warehouse left alone for longer than the default first range still continues without a gap.
-            start = min(default_start, oldest if oldest is not None else default_start)
+            # The position decides; `initial` only bounds how far back dlt lets the re-read window reach. At the
+            # epoch it never bounds it, so a warehouse left alone for longer than the first range has no gap.
+            start = 0
         elif start is None:
             start = newest if newest is not None else default_start
             if newest is not None and newest < default_start:
@@ -273,7 +273,11 @@ def _run_load(req: LoadRequest, progress: Progress | None = None) -> LoadSummary
                 pipeline.sync_destination()
                 positions = _positions(pipeline)
         cat = catalogue.endpoints()
-        held = wh.coverage([cat[e].table for e in req.endpoints])
+        # What the warehouse holds matters to dated runs and to endpoints with no position yet; a scheduled run
+        # whose endpoints all have one skips the query.
+        settled = req.start is None and all(
+            positions.get(resource_name(cat[e], cat[e].width_for(req.bucket_width))) is not None for e in req.endpoints)
+        held = {} if settled else wh.coverage([cat[e].table for e in req.endpoints])
         plans, notes = plan_endpoints(req, now, positions, held)
         stats = RunStats()
         summary: dict[str, Any] = {}
