@@ -218,3 +218,8 @@ def test_freshness_allows_each_kind_its_known_arrival_lag():
     assert st.staleness(quiet, 3 * 3600, now, now) == []
     old_load = st.Status([table("usage_completions", "usage", 1, 0.1, 0.1)], ago(5), 3)
     assert st.staleness(old_load, 3 * 3600, now, now) == ["the last successful load was 5h00m ago (allowed: 3h00m)"]
+
+
+def test_the_help_says_what_concurrency_means():
+    p = run(["load", "--help"])
+    assert "whole run" in " ".join(p.stdout.split()) and "per endpoint" not in p.stdout

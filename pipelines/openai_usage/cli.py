@@ -153,7 +153,7 @@ def print_summary(summary: Any, console: Console = out) -> None:
 @click.option("--base-url", default="https://api.openai.com/v1", show_default=True, envvar="OPENAI_USAGE_BASE_URL")
 @click.option("--reread", help="Re-read window, e.g. 36h or 3d (default: 1d for usage, 3d for costs).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Requests in flight per endpoint.")
+              help="Most requests in flight at once for the whole run: every endpoint and the directory share it.")
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=60.0, show_default=True,
               help="Seconds to wait for one response.")
 @click.option("--max-attempts", type=click.IntRange(1, 50), default=8, show_default=True,
