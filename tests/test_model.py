@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -402,3 +403,5 @@ def test_random_sequences_keep_the_warehouse_equal_to_the_model(sequence: int) -
     finally:
         machine.teardown()
         _record(machine, seq_seed, time.monotonic() - t0, diverged)
+        if not diverged:  # a divergent warehouse is kept for inspection; its path is in the message
+            shutil.rmtree(machine.dir, ignore_errors=True)
