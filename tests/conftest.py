@@ -27,6 +27,22 @@ def midnight(t: int) -> int:
     return t - t % DAY
 
 
+@pytest.fixture(autouse=True)
+def no_test_hangs():
+    """A test that hangs fails after 15 minutes with a traceback of where, instead of stalling CI until it is killed.
+    (Tests that arm SIGALRM themselves take it over for their own span.)"""
+    import signal
+
+    def hang(*_):
+        raise TimeoutError("the test hung for 15 minutes")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(900)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
 @pytest.fixture
 def org() -> Org:
     return Org(seed=11, days=40, now=NOW)

@@ -382,3 +382,25 @@ def test_a_warehouse_left_alone_longer_than_the_first_range_continues_without_a_
     load(sandbox, db, endpoints=["audio_speeches"])
     assert _held_days(db, "usage_audio_speeches") == list(range(first, midnight(org.clock.now()) + DAY, DAY))
     assert_matches_truth(db, org, "audio_speeches", first)
+
+
+def test_a_fatal_error_in_one_endpoint_while_others_hold_every_slot_fails_and_never_hangs(org, db):
+    """One request slot, many endpoints in flight: when one endpoint fails for good (a refused cursor on its second
+    page), every other endpoint's window threads, waiting for a slot or for dlt to drain them, must let go, so the
+    run ends with the error instead of hanging. SIGALRM turns a hang into a failure."""
+    import signal
+
+    from openai_usage.errors import ApiError
+
+    def hang(*_):
+        raise TimeoutError("the load hung")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(120)
+    try:
+        with Sandbox(org, faults=FaultPlan.parse(["short:size=12", "bad_cursor:only=images,page=2"])) as sb, \
+                pytest.raises(ApiError, match="page token is invalid"):
+            load(sb, db, start=HOURLY_START, bucket_width="1h", concurrency=1, max_attempts=1)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

@@ -16,7 +16,7 @@ import orjson
 import tenacity
 
 from .catalogue import Endpoint
-from .errors import ApiError, AuthError, ConfigError, PaginationError, TransientError, UsageError
+from .errors import ApiError, AuthError, ConfigError, PaginationError, RunCancelled, TransientError, UsageError
 from .pages import BrokenPage, PageSplitter
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -40,7 +40,10 @@ class RunStats:
 
 
 class AdaptiveLimit:
-    """Caps requests in flight; halves the cap on 429 and regrows it by one per run of successes."""
+    """Caps requests in flight; halves the cap on 429 and regrows it by one per run of successes.
+
+    Once cancelled (a part of the run failed for good), every wait for a slot ends with `RunCancelled`: a thread
+    waiting for a slot that a stalled thread holds would otherwise wait forever."""
 
     def __init__(self, limit: int) -> None:
         self.max = max(1, limit)
@@ -48,13 +51,21 @@ class AdaptiveLimit:
         self.active = 0
         self.ok_streak = 0
         self.cond = threading.Condition()
+        self.cancelled = threading.Event()
 
     def __enter__(self) -> AdaptiveLimit:
         with self.cond:
             while self.active >= self.limit:
-                self.cond.wait()
+                if self.cancelled.is_set():
+                    raise RunCancelled("the run stopped after an earlier failure")
+                self.cond.wait(0.5)
             self.active += 1
         return self
+
+    def cancel(self) -> None:
+        with self.cond:
+            self.cancelled.set()
+            self.cond.notify_all()
 
     def __exit__(self, *exc: object) -> None:
         with self.cond:
@@ -115,6 +126,14 @@ class UsageClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def cancel(self) -> None:
+        """Stop the run's other requests: one part failed for good, so none of the rest will be loaded."""
+        self.limit.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.limit.cancelled.is_set()
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -55,6 +55,10 @@ class PaginationError(UsageError):
     """The API's cursors misbehaved (repeating cursor, runaway page count)."""
 
 
+class RunCancelled(UsageError):
+    """Another part of the run failed; this one stopped rather than wait for it."""
+
+
 class TransientError(UsageError):
     """A failure worth retrying: 429, 5xx, 408, timeouts, dropped connections, broken bodies."""
 

@@ -78,7 +78,7 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
     stop = threading.Event()
 
     def put(item: Flattened | BaseException | None) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not client.cancelled:
             try:
                 out.put(item, timeout=0.2)
                 return
@@ -122,6 +122,9 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
                 if progress:
                     progress(ep.table, done, max(expected, done))
                 yield item
+    except BaseException:  # failed, or closed by dlt because another resource failed: free every request slot
+        client.cancel()
+        raise
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
