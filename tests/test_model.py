@@ -15,7 +15,7 @@ After every step:
 
 Steps and their arguments are drawn from a seeded generator, so a failure names the seed and the steps that led
 to it, and `MODEL_SEED=<seed> MODEL_SEQUENCES=1` replays it. `make test` runs a few sequences with fixed seeds;
-`make soak` runs many long ones (MODEL_SEQUENCES, MODEL_STEPS) and writes its figures to test-artifacts/model.json.
+`make soak` runs many long ones (MODEL_SEQUENCES, MODEL_STEPS) and appends its figures to test-artifacts/model.jsonl.
 """
 
 from __future__ import annotations
