@@ -287,9 +287,10 @@ def status(db: Path, destination: str, max_age: str | None) -> None:
             # The data is judged against the API's clock, which OPENAI_USAGE_NOW pins (tests, simulators).
             pinned = os.environ.get("OPENAI_USAGE_NOW")
             data_now = dt.datetime.fromtimestamp(int(pinned), dt.UTC) if pinned else now
-            for reason in st.staleness(s, limit, now, data_now):
+            reasons = st.staleness(s, limit, now, data_now)
+            for reason in reasons:
                 out.print(Text("stale: ", style="red") + Text(reason))
-            st.check_age(s, limit, now, data_now)
+            st.raise_if_stale(reasons)
 
     _run(go, False)
 

@@ -166,12 +166,8 @@ class UsageClient:
                     if group:
                         yield _decode(group, exact)
                     meta.update(splitter.finish())
-            except httpx.TimeoutException:
-                raise TransientError(f"timed out reading {path}") from None
-            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:  # can never succeed: not retried
-                raise ConfigError(f"--base-url: cannot request {path}: {e}") from None
-            except httpx.TransportError as e:
-                raise TransientError(f"connection problem on {path}: {type(e).__name__}") from None
+            except (httpx.TransportError, httpx.InvalidURL) as e:
+                raise _transport_error(e, path) from None
             except (BrokenPage, ValueError) as e:
                 if isinstance(e, UsageError):
                     raise
@@ -242,12 +238,8 @@ class UsageClient:
             self.stats.add("requests")
             try:
                 resp = self._http.get(path, params=params)
-            except httpx.TimeoutException:
-                raise TransientError(f"timed out reading {path}") from None
-            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
-                raise ConfigError(f"--base-url: cannot request {path}: {e}") from None
-            except httpx.TransportError as e:
-                raise TransientError(f"connection problem on {path}: {type(e).__name__}") from None
+            except (httpx.TransportError, httpx.InvalidURL) as e:
+                raise _transport_error(e, path) from None
             if resp.status_code != 200:
                 self._raise_for(resp, path)
             try:
@@ -290,6 +282,15 @@ def _decode(group: list[bytes], exact: bool) -> list[dict[str, Any]]:
 
 def _results(bucket: dict[str, Any]) -> list[Any]:
     return bucket.get("results") or bucket.get("result") or []
+
+
+def _transport_error(e: Exception, path: str) -> UsageError:
+    """What an httpx failure means for the run: worth retrying, or never going to work."""
+    if isinstance(e, httpx.TimeoutException):
+        return TransientError(f"timed out reading {path}")
+    if isinstance(e, httpx.UnsupportedProtocol | httpx.InvalidURL):  # can never succeed: not retried
+        return ConfigError(f"--base-url: cannot request {path}: {e}")
+    return TransientError(f"connection problem on {path}: {type(e).__name__}")
 
 
 def _retry_after(resp: httpx.Response) -> float | None:

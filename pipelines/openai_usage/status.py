@@ -114,8 +114,8 @@ def staleness(status: Status, max_age_seconds: int, now: dt.datetime, data_now: 
     return reasons
 
 
-def check_age(status: Status, max_age_seconds: int, now: dt.datetime, data_now: dt.datetime | None = None) -> None:
-    reasons = staleness(status, max_age_seconds, now, data_now or now)
+def raise_if_stale(reasons: list[str]) -> None:
+    """The reasons `staleness` gave, as the one-line error a scheduler sees (exit code 1)."""
     if reasons:
         more = f" (and {len(reasons) - 1} more, listed above)" if len(reasons) > 1 else ""
         raise Stale(f"stale: {reasons[0]}{more}")
