@@ -61,7 +61,7 @@ bench: install $(BENCH_VENV)/.installed-stamp
 	cd bench && BASELINE_PYTHON=../$(BENCH_VENV)/bin/python ../$(BIN)/python run.py $(BENCH_ARGS)
 
 sql: install
-	$(BIN)/python -m openai_usage.sqlgen
+	$(BIN)/python -m openai_usage.transform.sqlgen
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) demo .openai_usage

@@ -22,8 +22,8 @@ import httpx
 from common import ADMIN, DAY, NOW, ROOT, Measured, median, peak_rss_wrapper, run, simulator
 
 from openai_usage import catalogue
-from openai_usage.client import request_params
-from openai_usage.windows import ceil, windows
+from openai_usage.extract.http import request_params
+from openai_usage.timeutil import WIDTH_SECONDS, ceil, windows
 
 RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
@@ -83,8 +83,8 @@ def fewest_requests(start: int, width: str, endpoints: list[str] | None = None) 
         if endpoints and name not in endpoints:
             continue
         w = width if width in ep.widths else "1d"
-        lo = start - start % catalogue.WIDTH_SECONDS[w]
-        buckets = (ceil(NOW + 1, w) - lo) // catalogue.WIDTH_SECONDS[w]
+        lo = start - start % WIDTH_SECONDS[w]
+        buckets = (ceil(NOW + 1, w) - lo) // WIDTH_SECONDS[w]
         total += math.ceil(buckets / ep.max_limit(w))
     return total
 
@@ -96,7 +96,7 @@ def prefetch(url: str, start: int, width: str, folder: Path) -> int:
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=600) as c:
         for name, ep in catalogue.endpoints().items():
             w = width if width in ep.widths else "1d"
-            lo = start - start % catalogue.WIDTH_SECONDS[w]
+            lo = start - start % WIDTH_SECONDS[w]
             hi = ceil(NOW + 1, w)
             for a, b in windows(lo, hi, w, ep.max_limit(w)):
                 params = request_params(ep, a, None if b == hi else b, w, ep.group_by)
@@ -119,7 +119,7 @@ def serving_rate(url: str, folder_pages: int, start: int, width: str, rows: int,
     jobs = []
     for ep in catalogue.endpoints().values():
         w = width if width in ep.widths else "1d"
-        lo = start - start % catalogue.WIDTH_SECONDS[w]
+        lo = start - start % WIDTH_SECONDS[w]
         hi = ceil(NOW + 1, w)
         jobs += [(ep.path, request_params(ep, a, None if b == hi else b, w, ep.group_by))
                  for a, b in windows(lo, hi, w, ep.max_limit(w))]

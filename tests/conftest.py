@@ -13,9 +13,10 @@ import pytest
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 
-from openai_usage.pipeline import LoadRequest, LoadSummary, run_load
+from openai_usage.load.run import LoadRequest, run_load
 from openai_usage.simulator import Org, Sandbox
 from openai_usage.simulator.server import DEFAULT_ADMIN_KEY
+from openai_usage.summary import RunSummary
 
 DAY = 86400
 # A fixed "now": Tuesday 2026-11-24 13:20:34 UTC, so every run sees the same organization.
@@ -59,7 +60,7 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "warehouse.duckdb"
 
 
-def load(sb: Sandbox, db: Path, **kw: Any) -> LoadSummary:
+def load(sb: Sandbox, db: Path, **kw: Any) -> RunSummary:
     kw.setdefault("now", sb.org.clock.now())
     kw.setdefault("max_backoff", 0.05)
     kw.setdefault("timeout", 5.0)

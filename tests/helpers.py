@@ -12,12 +12,13 @@ from openai_usage.simulator import Org, truth
 from .conftest import query
 
 
-def warehouse_rows(db: Path, endpoint: str, width: str = "1d") -> dict[tuple, dict[str, Any]]:
+def warehouse_rows(db: Path, endpoint: str, width: str = "1d",
+                   dataset: str = "openai_usage") -> dict[tuple, dict[str, Any]]:
     """Rows of one table keyed by (bucket start, *dimensions); fails on a duplicate key."""
     ep = catalogue.endpoints()[endpoint]
     dims = [c.name for c in ep.dimensions]
     mets = [c.name for c in ep.metrics]
-    sql = (f"select epoch(start_time)::bigint, {', '.join(dims + mets)} from openai_usage.{ep.table} "
+    sql = (f"select epoch(start_time)::bigint, {', '.join(dims + mets)} from {dataset}.{ep.table} "
            f"where bucket_width = '{width}' and not coalesce(_bucket_emptied, false)")
     out: dict[tuple, dict[str, Any]] = {}
     for row in query(db, sql):
@@ -47,8 +48,8 @@ def truth_rows(org: Org, endpoint: str, start: int, end: int | None = None, widt
 
 
 def assert_matches_truth(db: Path, org: Org, endpoint: str, start: int, end: int | None = None,
-                         width: str = "1d") -> int:
-    got = warehouse_rows(db, endpoint, width)
+                         width: str = "1d", dataset: str = "openai_usage") -> int:
+    got = warehouse_rows(db, endpoint, width, dataset)
     want = truth_rows(org, endpoint, start, end, width)
     got = {k: v for k, v in got.items() if k[0] >= start and (end is None or k[0] < end)}
     missing = set(want) - set(got)

@@ -157,8 +157,9 @@ def test_a_base_url_that_can_never_work_is_bad_input_answered_at_once(tmp_path, 
 
 def test_the_client_never_retries_a_request_that_cannot_succeed():
     from openai_usage import catalogue
-    from openai_usage.client import RunStats, UsageClient, request_params
     from openai_usage.errors import ConfigError
+    from openai_usage.extract.http import UsageClient, request_params
+    from openai_usage.summary import RunStats
 
     stats = RunStats()
     client = UsageClient(ADMIN, "gopher://127.0.0.1:9/v1", max_backoff=5, stats=stats)
@@ -194,7 +195,7 @@ def test_freshness_allows_each_kind_its_known_arrival_lag():
     """Costs arrive about a day after the usage they bill: newest costs 30 h old pass a 3 h check, usage does not."""
     import datetime as dt
 
-    from openai_usage import status as st
+    from openai_usage.reports import status as st
 
     now = dt.datetime.fromtimestamp(NOW, dt.UTC)
     ago = lambda h: now - dt.timedelta(hours=h)  # noqa: E731

@@ -11,11 +11,12 @@ import httpx
 import pytest
 
 from openai_usage import catalogue
-from openai_usage.client import UsageClient
-from openai_usage.flatten import flatten_directory
+from openai_usage.extract.directory import list_items, rest_client
+from openai_usage.extract.flatten import flatten_directory
+from openai_usage.extract.http import UsageClient
 from openai_usage.simulator import Org, Sandbox, truth
 from openai_usage.simulator.faults import FaultPlan
-from openai_usage.views import apply_views
+from openai_usage.transform.views import apply_views
 
 from .conftest import ADMIN, DAY, NOW, load, midnight, query
 from .helpers import assert_matches_truth
@@ -26,14 +27,14 @@ def _ts(t: int | None) -> dt.datetime | None:
 
 
 def _table_rows(db: Path, table: str) -> set[tuple]:
-    dl = catalogue.directory()[table]
+    dl = catalogue.directory_lists()[table]
     cols = (["project_id"] if dl.per_project else []) + [c.name for c in dl.columns]
     rows = query(db, f"select {', '.join(cols)} from openai_usage.{dl.table}")
     return {tuple(v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for v in r) for r in rows}
 
 
 def _truth_rows(org: Org, table: str) -> set[tuple]:
-    dl = catalogue.directory()[table]
+    dl = catalogue.directory_lists()[table]
     cols = (["project_id"] if dl.per_project else []) + [c.name for c in dl.columns]
     types = {c.name: c.type for c in dl.columns}
     return {tuple(_ts(r[c]) if types.get(c) == "timestamp" else r[c] for c in cols)
@@ -44,7 +45,7 @@ def test_directory_tables_match_the_organization(sandbox: Sandbox, db: Path) -> 
     load(sandbox, db, endpoints=["costs"], start=midnight(NOW) - 2 * DAY)
     apply_views(db)
     org = sandbox.org
-    for name in catalogue.directory():
+    for name in catalogue.directory_lists():
         expected = _truth_rows(org, name)
         assert expected, name
         assert _table_rows(db, name) == expected, name
@@ -129,7 +130,7 @@ def test_key_values_beyond_the_redacted_form_are_never_stored(tmp_path: Path) ->
         assert sb.faults.counts["extra_fields"] > 0
     cols = {r[0] for r in query(db, "select column_name from information_schema.columns "
                                     "where table_name = 'project_api_keys'")}
-    contract = {f.name for f in catalogue.directory()["project_api_keys"].arrow_schema()}
+    contract = {f.name for f in catalogue.directory_lists()["project_api_keys"].arrow_schema()}
     assert contract <= cols <= contract | {"_dlt_load_id", "_dlt_id"}
     assert all(re.fullmatch(r"sk-proj-\*{4}[a-z0-9]{4}", v)
                for (v,) in query(db, "select redacted_value from openai_usage.project_api_keys"))
@@ -143,15 +144,17 @@ def test_list_pagination_follows_after_in_both_documented_forms(org: Org, fault:
     with Sandbox(org, faults=faults) as sb:
         client = UsageClient(ADMIN, sb.url)
         try:
-            users = client.list_items("/organization/users", {}, limit=4)
+            lists = catalogue.directory_lists()
+            rest = rest_client(client)
+            users = [u for page in list_items(rest, lists["users"], limit=4) for u in page]
             pid = org.projects[0]["id"]
-            keys = client.list_items(f"/organization/projects/{pid}/api_keys", {}, limit=1)
+            keys = [k for page in list_items(rest, lists["project_api_keys"], pid, limit=1) for k in page]
         finally:
             client.close()
         assert [u["id"] for u in users] == [u["id"] for u in org.users if not u["removed"]]
         assert client.stats.counts["pages"] == -(-len(users) // 4) + len(keys)
         expected = {r["id"]: r for r in truth.directory(org)["project_api_keys"] if r["project_id"] == pid}
-        table = catalogue.directory()["project_api_keys"]
+        table = catalogue.directory_lists()["project_api_keys"]
         rows = flatten_directory(table, keys, NOW, pid).to_pylist()
         assert {r["id"]: (r["owner_id"], r["owner_name"], r["owner_email"]) for r in rows} == {
             k: (v["owner_id"], v["owner_name"], v["owner_email"]) for k, v in expected.items()}

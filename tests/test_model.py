@@ -37,12 +37,13 @@ from typing import Any
 import pytest
 
 from openai_usage import catalogue
-from openai_usage.catalogue import WIDTH_SECONDS
-from openai_usage.errors import UsageError
-from openai_usage.pipeline import _positions, make_pipeline
+from openai_usage.errors import OpenAIUsageError
+from openai_usage.load.warehouse import Warehouse as Destination
+from openai_usage.plan import pipeline_positions
 from openai_usage.simulator import Org, Sandbox, truth
 from openai_usage.simulator.faults import FaultPlan
-from openai_usage.views import apply_views
+from openai_usage.timeutil import WIDTH_SECONDS
+from openai_usage.transform.views import apply_views
 
 from .conftest import ADMIN, DAY, NOW, load, midnight, query
 
@@ -114,7 +115,7 @@ class Warehouse:
         now = self.org.clock.now()
         held = self.model[(name, width)]
         if (name, width) in self.positions:
-            lo = floor(self.positions[(name, width)] - CAT[name].reread_seconds, w)
+            lo = floor(self.positions[(name, width)] - CAT[name].reread, w)
         elif held:
             lo = max(held)
         else:
@@ -144,7 +145,7 @@ class Warehouse:
         self.sb.faults = FaultPlan.parse(faults or [], seed=self.steps)  # replayable per sequence
         try:
             load(self.sb, self.db, directory=False, max_attempts=3, concurrency=3, **kw)
-        except UsageError as e:
+        except OpenAIUsageError as e:
             assert faults, f"a clean run failed: {e}"
             assert "\n" not in str(e)
             self.tally["failed_cleanly"] += 1
@@ -248,7 +249,7 @@ class Warehouse:
                 self._expect_plain(n, width_of(n, width), None)
 
         self._load(expect, None, endpoints=names, bucket_width=width)
-        assert not make_pipeline(self.db).has_pending_data
+        assert not Destination(db=self.db).pipeline().has_pending_data
 
     # ---------------------------------------------------------------- what must hold after every step
     def warehouse_equals_the_model(self) -> None:
@@ -273,7 +274,7 @@ class Warehouse:
     def positions_never_move_backwards(self) -> None:
         if not self.db.exists():
             return
-        now = {k: v for k, v in _positions(make_pipeline(self.db)).items() if v is not None}
+        now = {k: v for k, v in pipeline_positions(Destination(db=self.db).pipeline()).items() if v is not None}
         for k, before in self.dlt_positions.items():
             assert k in now and now[k] >= before, f"position of {k} moved from {before} to {now.get(k)}"
         self.dlt_positions = now

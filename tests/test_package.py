@@ -49,8 +49,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 
 def test_the_installed_package_is_its_own_and_carries_its_data(installed, tmp_path):
     bin_, env = installed
-    p = sh(bin_ / "python", "-c", "import openai_usage, openai_usage.catalogue as c, openai_usage.views as v; "
-           "print(openai_usage.__file__); print(len(c.endpoints())); print(len(v.sql_files()))", cwd=tmp_path, env=env)
+    p = sh(bin_ / "python", "-c", "import openai_usage, openai_usage.catalogue as c, "
+           "openai_usage.transform.views as v; print(openai_usage.__file__); print(len(c.endpoints())); "
+           "print(len(v.sql_files()))", cwd=tmp_path, env=env)
     where, endpoints, views = p.stdout.split()
     assert where.startswith(str(bin_.parent)) and str(ROOT) not in where
     assert int(endpoints) == 11 and int(views) == len(list((ROOT / "sql").glob("*/*.sql")))

@@ -9,7 +9,7 @@ import pytest
 
 from openai_usage import catalogue
 from openai_usage.errors import AuthError
-from openai_usage.pipeline import working_dir
+from openai_usage.load.warehouse import Warehouse
 from openai_usage.simulator import Org, Sandbox
 from openai_usage.simulator.faults import FaultPlan
 
@@ -25,7 +25,7 @@ def test_every_endpoint_loads_exactly_the_ground_truth(sandbox, org, db):
     for name in ALL:
         n = assert_matches_truth(db, org, name, start)
         assert n > 0, name
-        assert summary.tables[catalogue.endpoints()[name].table]["rows"] == n
+        assert summary.tables[catalogue.endpoints()[name].table].rows == n
     # money is exact: the warehouse sum of costs equals the Decimal sum of the truth to the last digit
     total = query(db, "select sum(amount_value) from openai_usage.costs")[0][0]
     from openai_usage.simulator import truth
@@ -53,8 +53,8 @@ def test_second_run_only_rereads_the_window_and_changes_nothing(sandbox, org, db
     sandbox.stats.clear()
     again = load(sandbox, db)
     # usage re-reads yesterday and today (1d), costs the last three days and today
-    assert again.tables["usage_completions"]["buckets"] == 2
-    assert again.tables["costs"]["buckets"] == 4
+    assert again.tables["usage_completions"].buckets == 2
+    assert again.tables["costs"].buckets == 4
     assert sandbox.stats["buckets"] == 10 * 2 + 4
     assert {n: warehouse_rows(db, n) for n in ALL} == before
 
@@ -136,14 +136,14 @@ def test_backfill_replaces_exactly_its_range_and_keeps_the_position(sandbox, org
                 f"where epoch(start_time) in ({start + DAY}, {midnight(NOW) - 5 * DAY})")
     con.close()
     summary = load(sandbox, db, start=start, end=start + 3 * DAY, endpoints=["images"])
-    assert summary.backfill and summary.tables["usage_images"]["buckets"] == 3
+    assert summary.backfill and summary.tables["usage_images"].buckets == 3
     assert_matches_truth(db, org, "images", start, start + 3 * DAY)
     bumped = query(db, f"select min(images) from openai_usage.usage_images "
                        f"where epoch(start_time) = {midnight(NOW) - 5 * DAY}")[0][0]
     assert bumped > 1000  # outside the backfill range: untouched
     # the incremental position did not move back: the next run re-reads only the last day again
     nxt = load(sandbox, db, endpoints=["images"])
-    assert nxt.tables["usage_images"]["buckets"] == 2
+    assert nxt.tables["usage_images"].buckets == 2
     assert query(db, "select max(start_time) from openai_usage.usage_images")[0][0] == position
 
 
@@ -164,7 +164,7 @@ def test_two_bucket_widths_live_side_by_side_without_double_counting(sandbox, or
                               "sum(input_tokens) filter (bucket_width = '1h') from openai_usage.usage_embeddings")[0]
     assert daily == hourly
     # each width keeps its own incremental position: a daily re-run re-reads 2 daily buckets only
-    assert load(sandbox, db, endpoints=["embeddings"]).tables["usage_embeddings"]["buckets"] == 2
+    assert load(sandbox, db, endpoints=["embeddings"]).tables["usage_embeddings"].buckets == 2
 
 
 def test_minute_buckets_load_exactly(sandbox, org, db):
@@ -176,13 +176,13 @@ def test_minute_buckets_load_exactly(sandbox, org, db):
 def test_state_belongs_to_the_warehouse(sandbox, org, db, tmp_path):
     start = midnight(NOW) - 6 * DAY
     load(sandbox, db, start=start, endpoints=["vector_stores"])
-    shutil.rmtree(working_dir(db))  # losing the local dlt folder loses nothing
+    shutil.rmtree(Warehouse(db=db).working_dir())  # losing the local dlt folder loses nothing
     again = load(sandbox, db, endpoints=["vector_stores"])
-    assert again.tables["usage_vector_stores"]["buckets"] == 2
+    assert again.tables["usage_vector_stores"].buckets == 2
     assert_matches_truth(db, org, "vector_stores", start)
     other = tmp_path / "other.duckdb"  # a new file starts fresh (30 days back by default)
     fresh = load(sandbox, other, endpoints=["vector_stores"])
-    assert fresh.tables["usage_vector_stores"]["buckets"] == 31
+    assert fresh.tables["usage_vector_stores"].buckets == 31
 
 
 def test_legacy_result_unknown_fields_and_unknown_kinds(org, db):
@@ -350,7 +350,7 @@ def test_a_dated_first_load_then_plain_loads_leave_no_gap(sandbox, org, db):
     assert_matches_truth(db, org, "costs", old)
     # the plain load set the position: the next one re-reads only its window
     again = load(sandbox, db, endpoints=["embeddings", "costs"])
-    assert again.tables["usage_embeddings"]["buckets"] == 2 and again.tables["costs"]["buckets"] == 4
+    assert again.tables["usage_embeddings"].buckets == 2 and again.tables["costs"].buckets == 4
 
 
 def test_a_dated_range_that_would_leave_a_gap_is_stretched_to_meet_what_is_held(sandbox, org, db):
@@ -390,7 +390,7 @@ def test_a_fatal_error_in_one_endpoint_while_others_hold_every_slot_fails_and_ne
     run ends with the error instead of hanging. SIGALRM turns a hang into a failure."""
     import signal
 
-    from openai_usage.errors import ApiError
+    from openai_usage.errors import RequestRejected
 
     def hang(*_):
         raise TimeoutError("the load hung")
@@ -399,7 +399,7 @@ def test_a_fatal_error_in_one_endpoint_while_others_hold_every_slot_fails_and_ne
     signal.alarm(120)
     try:
         with Sandbox(org, faults=FaultPlan.parse(["short:size=12", "bad_cursor:only=images,page=2"])) as sb, \
-                pytest.raises(ApiError, match="page token is invalid"):
+                pytest.raises(RequestRejected, match="page token is invalid"):
             load(sb, db, start=HOURLY_START, bucket_width="1h", concurrency=1, max_attempts=1)
     finally:
         signal.alarm(0)

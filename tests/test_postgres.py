@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from openai_usage import catalogue
+from openai_usage.load.warehouse import Warehouse
 from openai_usage.simulator import Org, Sandbox, truth
-from openai_usage.views import apply_views, sql_files
-from openai_usage.warehouse import Warehouse
+from openai_usage.transform.views import apply_views, sql_files
 
 from .conftest import ADMIN, DAY, NOW, load, midnight
 from .postgres_server import PostgresServer
@@ -143,7 +143,7 @@ def test_views_are_replaced_in_one_transaction_keeping_views_built_on_them(pg: s
 
 
 def _tables() -> list[str]:
-    return [e.table for e in catalogue.endpoints().values()] + [d.table for d in catalogue.directory().values()]
+    return [e.table for e in catalogue.endpoints().values()] + [d.table for d in catalogue.directory_lists().values()]
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

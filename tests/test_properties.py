@@ -7,10 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openai_usage import catalogue
-from openai_usage.catalogue import WIDTH_SECONDS
-from openai_usage.flatten import flatten
-from openai_usage.pages import PageSplitter
-from openai_usage.windows import windows
+from openai_usage.extract.flatten import flatten
+from openai_usage.extract.pages import PageSplitter
+from openai_usage.timeutil import WIDTH_SECONDS, windows
 
 EP = catalogue.endpoints()["completions"]
 COSTS = catalogue.endpoints()["costs"]

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from openai_usage import catalogue
-from openai_usage.errors import UsageError
-from openai_usage.pipeline import _positions, make_pipeline
+from openai_usage.errors import OpenAIUsageError
+from openai_usage.load.warehouse import Warehouse
+from openai_usage.plan import pipeline_positions
 from openai_usage.simulator import Org, Sandbox
 from openai_usage.simulator.faults import FaultPlan
 
@@ -43,7 +44,7 @@ def record(kind: str, **counts: int) -> None:
 def snapshot(db: Path) -> tuple[dict, dict]:
     """Every contract table's rows and every incremental position: what a failed run must leave alone."""
     rows = {name: warehouse_rows(db, name) for name in ENDPOINTS}
-    return rows, _positions(make_pipeline(db))
+    return rows, pipeline_positions(Warehouse(db=db).pipeline())
 
 
 def lost_and_duplicated(db: Path, org: Org) -> tuple[int, int]:
@@ -91,7 +92,7 @@ def test_fault_runs_end_exact_or_untouched_and_the_next_clean_run_recovers(spec,
             try:
                 load(sb, db, endpoints=ENDPOINTS, max_attempts=3, concurrency=2, **FAULTS[spec])
                 outcome = "completed"
-            except UsageError as e:
+            except OpenAIUsageError as e:
                 assert "\n" not in str(e) and str(e), "a failure is one clear line"
                 assert snapshot(db) == before, "a failed run must leave tables and positions as they were"
                 outcome = "failed cleanly"
@@ -111,7 +112,7 @@ def test_bad_cursor_in_the_middle_of_a_window_fails_cleanly(tmp_path):
     db = tmp_path / "w.duckdb"
     start = midnight(NOW) - 50 * DAY
     plan = FaultPlan.parse(["bad_cursor:only=embeddings"])
-    with Sandbox(org, faults=plan, page_buckets=10) as sb, pytest.raises(UsageError) as e:
+    with Sandbox(org, faults=plan, page_buckets=10) as sb, pytest.raises(OpenAIUsageError) as e:
         load(sb, db, start=start, endpoints=["embeddings"])
     assert "page token is invalid" in str(e.value)
     assert not db.exists() or not query(db, "select count(*) from information_schema.tables "
@@ -162,7 +163,7 @@ def test_sigkill_at_random_points_then_a_normal_run_restores_exact_totals(tmp_pa
                 lost += len(set(want) - set(got)) + sum(1 for k in want if k in got and got[k] != want[k])
                 dup += len(set(got) - set(want))
             assert (lost, dup) == (0, 0), f"crash trial {trial}: {lost} lost, {dup} duplicated"
-            assert not make_pipeline(db).has_pending_data, "no package may be left to block later runs"
+            assert not Warehouse(db=db).pipeline().has_pending_data, "no package may be left to block later runs"
             record("sigkill", trials=1, killed_mid_run=int(killed), recovered=1, rows_lost=lost, rows_duplicated=dup)
 
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from openai_usage.simulator import Org, Sandbox, truth
+from openai_usage.transform.views import apply_views
 
 from .conftest import DAY, NOW, load, midnight, query
 
@@ -31,6 +32,7 @@ def warehouse(tmp_path_factory):
     db = tmp_path_factory.mktemp("report") / "w.duckdb"
     with Sandbox(org) as sb:
         load(sb, db, start=midnight(NOW) - 60 * DAY)
+    apply_views(db)  # as `openai-usage load` does: the reports only read
     return org, db
 
 
@@ -68,7 +70,6 @@ def test_report_for_an_earlier_month(warehouse):
 
 def test_report_on_empty_or_missing_warehouse_is_a_clear_message(tmp_path):
     empty = tmp_path / "empty.duckdb"
-    from openai_usage.views import apply_views
     apply_views(empty)
     p = cli("report", "--db", str(empty))
     assert p.returncode == 0 and "No costs loaded yet" in p.stdout

@@ -6,9 +6,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from openai_usage.transpile import replace_fallback, statements
-from openai_usage.views import _contract_ddl, sql_files
-from openai_usage.warehouse import DIALECTS, Warehouse
+from openai_usage.load.warehouse import DIALECTS, Warehouse
+from openai_usage.transform.transpile import replace_fallback, statements
+from openai_usage.transform.views import _contract_ddl, sql_files
 
 DOCUMENTED = {"motherduck": "duckdb", "bigquery": "bigquery", "snowflake": "snowflake", "clickhouse": "clickhouse",
               "postgres": "postgres"}

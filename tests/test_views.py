@@ -12,8 +12,8 @@ import pytest
 
 from openai_usage import catalogue
 from openai_usage.simulator import Org, Sandbox, truth
-from openai_usage.sqlgen import TARGET, stg_usage_sql
-from openai_usage.views import apply_views
+from openai_usage.transform.sqlgen import GENERATED
+from openai_usage.transform.views import apply_views
 
 from .conftest import DAY, NOW, load, midnight, query
 
@@ -54,7 +54,8 @@ def truth_usage(org: Org) -> list[tuple[dt.date, str, dict]]:
 
 
 def test_generated_staging_sql_is_up_to_date():
-    assert TARGET.read_text() == stg_usage_sql(), "run `make sql` after changing schemas/catalogue.yaml"
+    for target, make in GENERATED.items():
+        assert target.read_text() == make(), f"run `make sql` after changing schemas/catalogue.yaml ({target.name})"
 
 
 def test_daily_costs(loaded):

@@ -1,7 +1,7 @@
-"""The endpoint catalogue: `schemas/catalogue.yaml` read into typed objects.
+"""The endpoint catalogue: `schemas/catalogue.yaml` read into typed objects, and the contracts they imply.
 
-Everything that knows about endpoints (client, Arrow contracts, dlt resources, simulator, tests)
-asks this module; nothing restates the catalogue in code.
+Everything that knows about endpoints (client, Arrow contracts, dlt column hints, simulator, SQL, tests)
+asks this module; nothing restates the catalogue in code. Types go one way: catalogue type -> Arrow -> dlt hint.
 """
 
 from __future__ import annotations
@@ -11,17 +11,20 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import yaml
+
+from .timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from dlt.common.schema.typing import TColumnSchema
 
 # Package data: in a checkout, links to the repository's schemas/ and sql/; in a wheel, copies of them.
 PACKAGE_DIR = Path(__file__).parent
 SCHEMAS_DIR = Path(os.environ.get("OPENAI_USAGE_SCHEMAS", PACKAGE_DIR / "schemas"))
 
-WIDTH_SECONDS = {"1m": 60, "1h": 3600, "1d": 86400}
-BUCKET_COLUMNS = ("start_time", "end_time", "bucket_width")
 # Marks a re-read bucket that came back empty: dlt deletes the bucket's old rows and inserts nothing.
 TOMBSTONE = "_bucket_emptied"
 
@@ -38,24 +41,10 @@ def arrow_type(name: str) -> pa.DataType:
     raise ValueError(f"unknown column type {name!r} in the catalogue")
 
 
-def parse_duration(text: str) -> int:
-    """'90m', '36h', '3d', '1d12h' -> seconds."""
-    total, pos = 0, 0
-    for m in re.finditer(r"(\d+)\s*([smhdw])", text.strip()):
-        if m.start() != pos:
-            break
-        total += int(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m[2]]
-        pos = m.end()
-    if pos != len(text.strip()) or pos == 0:
-        raise ValueError(f"not a duration: {text!r} (use forms like 36h, 3d or 1d12h)")
-    return total
-
-
 @dataclass(frozen=True)
 class Column:
     name: str
     type: str
-    role: str  # "dimension" | "metric"
     path: tuple[str, ...]
     optional: bool = False
     sim: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -74,11 +63,11 @@ class Endpoint:
     object: str
     widths: tuple[str, ...]
     limits: dict[str, dict[str, int]]
-    reread_seconds: int
+    reread: int  # seconds re-read before the stored position on every run (dlt's incremental lag)
     arrival_lag: int  # seconds before the API's figures for a period are expected to be there
     restate_seconds: int
     group_by: tuple[str, ...]
-    filters: dict[str, str]
+    filters: dict[str, str]  # query parameter -> the dimension it filters on (the simulator honours them)
     dimensions: tuple[Column, ...]
     metrics: tuple[Column, ...]
     sim: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -106,11 +95,9 @@ class Endpoint:
         return pa.schema(fields)
 
 
-def _column(name: str, spec: Any, role: str, dim_types: dict[str, str]) -> Column:
-    if role == "dimension":
-        return Column(name, dim_types[name], role, (name,))
+def _metric(name: str, spec: dict[str, Any]) -> Column:
     path = tuple(spec.get("path", [name]))
-    return Column("_".join(path), spec["type"], role, path, bool(spec.get("optional")), spec.get("sim", {}))
+    return Column("_".join(path), spec["type"], path, bool(spec.get("optional")), spec.get("sim", {}))
 
 
 @dataclass(frozen=True)
@@ -154,7 +141,8 @@ def _raw(path: Path | None = None) -> dict[str, Any]:
 
 
 @cache
-def directory() -> dict[str, DirectoryList]:
+def directory_lists() -> dict[str, DirectoryList]:
+    """The organization directory's lists (projects, users, and per project its API keys and service accounts)."""
     raw = dict(_raw().get("directory") or {})
     limit = raw.pop("defaults", {}).get("limit", {"default": 20, "max": 100})
     out = {}
@@ -188,13 +176,13 @@ def load(path: Path | None = None) -> dict[str, Endpoint]:
             object=obj,
             widths=tuple(spec["widths"]),
             limits=spec["limits"],
-            reread_seconds=parse_duration(spec["reread"]),
+            reread=parse_duration(spec["reread"]),
             arrival_lag=parse_duration(spec.get("arrival_lag", "0s")),
             restate_seconds=parse_duration(spec.get("restate", "0s")),
             group_by=dims,
             filters=dict(spec.get("filters", {})),
-            dimensions=tuple(_column(d, None, "dimension", dim_types) for d in dims),
-            metrics=tuple(_column(m, s, "metric", dim_types) for m, s in spec["metrics"].items()),
+            dimensions=tuple(Column(d, dim_types[d], (d,)) for d in dims),
+            metrics=tuple(_metric(m, s) for m, s in spec["metrics"].items()),
             sim=spec.get("sim", {}),
         )
     return out
@@ -206,3 +194,51 @@ def endpoints() -> dict[str, Endpoint]:
 
 def by_path() -> dict[str, Endpoint]:
     return {e.path: e for e in load().values()}
+
+
+QUARANTINE_TABLE = "_quarantine"
+# Results of a kind no contract knows, kept whole as raw JSON rather than dropped.
+QUARANTINE_SCHEMA = pa.schema([
+    pa.field("endpoint", pa.string(), nullable=False),
+    pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("bucket_width", pa.string(), nullable=False),
+    pa.field("object", pa.string()),
+    pa.field("raw_sha256", pa.string(), nullable=False),
+    pa.field("raw_json", pa.string(), nullable=False),
+])
+
+
+def contract_tables() -> dict[str, pa.Schema]:
+    """Every table the pipeline writes, by name, with its Arrow contract."""
+    tables = {ep.table: ep.arrow_schema() for ep in endpoints().values()}
+    tables[QUARANTINE_TABLE] = QUARANTINE_SCHEMA
+    return tables | {d.table: d.arrow_schema() for d in directory_lists().values()}
+
+
+def dlt_hints(schema: pa.Schema) -> dict[str, TColumnSchema]:
+    """dlt column hints from an Arrow contract, so the warehouse gets exactly the contract's types."""
+    cols: dict[str, Any] = {}
+    for f in schema:
+        t = f.type
+        col: dict[str, Any] = {"nullable": f.nullable}
+        if pa.types.is_timestamp(t):
+            col.update(data_type="timestamp", timezone=True, precision=6)
+        elif pa.types.is_decimal(t):
+            col.update(data_type="decimal", precision=t.precision, scale=t.scale)
+        elif pa.types.is_integer(t):
+            col.update(data_type="bigint")
+        elif pa.types.is_floating(t):
+            col.update(data_type="double")
+        elif pa.types.is_boolean(t):
+            col.update(data_type="bool")
+        else:
+            col.update(data_type="text")
+        if f.name == TOMBSTONE:
+            # Kept, not hard-deleted: the marker row of an empty bucket replaces the bucket's old rows like any
+            # other, and stays, so the warehouse knows which periods were read and found empty (coverage, gaps,
+            # freshness) apart from periods never read. Views skip it. Explicit False also clears the flag
+            # on warehouses loaded before this was so.
+            col["hard_delete"] = False
+        cols[f.name] = col
+    return cols

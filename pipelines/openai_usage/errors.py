@@ -19,7 +19,9 @@ def redact(text: str) -> str:
     return text
 
 
-class UsageError(Exception):
+class OpenAIUsageError(Exception):
+    """The base of every error this tool reports as one line; exit code 1 unless a subclass says otherwise."""
+
     exit_code = 1
 
 
@@ -28,7 +30,7 @@ def root_cause(exc: BaseException) -> BaseException:
     seen: set[int] = set()
     while id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, UsageError):
+        if isinstance(exc, OpenAIUsageError):
             return exc
         inner = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
         if not isinstance(inner, BaseException):
@@ -37,31 +39,39 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-class ConfigError(UsageError):
+class ConfigError(OpenAIUsageError):
     """Bad arguments or configuration: nothing was sent anywhere."""
 
     exit_code = 2
 
 
-class AuthError(UsageError):
+class AuthError(OpenAIUsageError):
     """401/403: the key is missing, wrong, or not an admin key."""
 
 
-class ApiError(UsageError):
-    """The API refused a request we cannot fix by retrying."""
+class RequestRejected(OpenAIUsageError):
+    """The API refused a request that retrying cannot fix (a 4xx other than 401/403/408/409/429)."""
 
 
-class PaginationError(UsageError):
+class PaginationError(OpenAIUsageError):
     """The API's cursors misbehaved (repeating cursor, runaway page count)."""
 
 
-class RunCancelled(UsageError):
+class RunCancelled(OpenAIUsageError):
     """Another part of the run failed; this one stopped rather than wait for it."""
 
 
-class TransientError(UsageError):
+class TransientError(OpenAIUsageError):
     """A failure worth retrying: 429, 5xx, 408, timeouts, dropped connections, broken bodies."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class LoadAlreadyRunning(OpenAIUsageError):
+    """Another load holds this warehouse's lock."""
+
+
+class StaleData(OpenAIUsageError):
+    """The warehouse is older than the caller accepts (`status --max-age`)."""

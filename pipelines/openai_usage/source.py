@@ -1,165 +1,159 @@
-"""The dlt source: one incremental, bucket-replacing resource per catalogue endpoint."""
+"""The dlt source: one incremental, bucket-replacing resource per Usage/Costs endpoint, and the organization directory.
+
+Use it in any dlt pipeline:
+
+    import dlt
+    from openai_usage import openai_usage_source
+
+    pipeline = dlt.pipeline("openai_usage", destination="duckdb", dataset_name="openai_usage")
+    pipeline.run(openai_usage_source(start="2026-01-01"))
+
+The admin key comes from dlt's secrets (`sources.openai_usage.api_key`, i.e. SOURCES__OPENAI_USAGE__API_KEY),
+else from OPENAI_ADMIN_KEY, the OpenAI SDK's convention. Every other argument may also come from config.
+"""
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import datetime as dt
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import dlt
 import pyarrow as pa
-from dlt.common.schema.typing import TColumnSchema
+from dlt.common.configuration.container import Container
+from dlt.common.pipeline import PipelineContext
+from dlt.common.typing import TSecretStrValue
+from dlt.extract.resource import DltResource
 
 from . import catalogue
-from .catalogue import TOMBSTONE, DirectoryList, Endpoint
-from .client import UsageClient, request_params
-from .errors import UsageError
-from .flatten import QUARANTINE_TABLE, Flattened, flatten, flatten_directory
-from .windows import ceil, floor, to_datetime, to_unix, windows
+from .catalogue import QUARANTINE_TABLE, DirectoryList, Endpoint, dlt_hints
+from .errors import ConfigError, OpenAIUsageError
+from .extract.directory import list_items, rest_client
+from .extract.flatten import flatten_directory
+from .extract.http import ADMIN_KEY_HELP, DEFAULT_BASE_URL, UsageClient
+from .extract.usage import Progress, fetch_tables
+from .plan import EndpointPlan, Options, held_buckets, plan_endpoints, positions, resource_name, settled
+from .summary import RunSummary
+from .timeutil import ceil, floor, to_datetime, to_unix
+from .timeutil import now as clock_now
 
 # Replace whole buckets: every bucket in a load deletes the rows it had before (empty-bucket markers included).
 MERGE_BUCKETS = {"disposition": "merge", "strategy": "delete-insert"}
 BUCKET_KEY = ["start_time", "bucket_width"]
-Progress = Callable[[str, int, int], None]  # (table, buckets done now, buckets expected)
 
 
-def resource_name(ep: Endpoint, width: str) -> str:
-    """Each width keeps its own incremental position; all widths share the endpoint's table."""
-    return ep.table if width == "1d" else f"{ep.table}_{width}"
+@dlt.source(name="openai_usage", max_table_nesting=0)
+def openai_usage_source(
+    api_key: TSecretStrValue | None = None,
+    endpoints: list[str] | None = None,
+    bucket_width: str = "1d",
+    start: str | int | dt.date | dt.datetime | None = None,
+    end: str | int | dt.date | dt.datetime | None = None,
+    base_url: str = DEFAULT_BASE_URL,
+    reread: str | int | None = None,
+    group_by: dict[str, list[str]] | None = None,
+    concurrency: int = 4,
+    directory: bool = True,
+    timeout: float = 60.0,
+    max_attempts: int = 8,
+    max_backoff: float = 60.0,
+    now: int | None = None,
+    summary: RunSummary | None = None,
+    progress: Progress | None = None,
+) -> list[DltResource]:
+    """OpenAI organization usage and costs, bucket by bucket, and the directory that names their IDs.
 
+    Args:
+        api_key: an organization admin key (sk-admin-...); default: dlt secrets, then OPENAI_ADMIN_KEY.
+        endpoints: catalogue names (completions, embeddings, ..., costs); default: all.
+        bucket_width: 1d, 1h or 1m; endpoints that offer only 1d (costs) load daily.
+        start: first bucket (a date, datetime, ISO string or Unix seconds). Default: continue from the stored
+            position, or, on a first load, from the newest bucket the destination holds, else 30 days ago.
+            On an endpoint that has a position, an older start is a backfill up to now.
+        end: with it the run is a backfill of exactly [start, end): stored positions are left alone.
+        base_url: the API's base URL (a simulator's, in tests).
+        reread: how far before the stored position every run reads again, e.g. 36h (default: 1d usage, 3d costs).
+        group_by: per endpoint, fewer dimensions than all it allows, e.g. {"completions": ["project_id"]}.
+        concurrency: most requests in flight for the whole run (usage, costs and directory share it).
+        directory: also refresh projects, users, API keys and service accounts.
+        timeout, max_attempts, max_backoff: per request: seconds to wait, tries, longest pause between tries.
+        now: pin the clock the API's data is judged by (Unix seconds; default: OPENAI_USAGE_NOW or the wall clock).
+        summary: filled with what the run read, per table (for callers that report on the run).
+        progress: called with (table, buckets done, buckets expected) as pages stream in.
 
-def dlt_columns(schema: pa.Schema) -> dict[str, TColumnSchema]:
-    """dlt column hints from an Arrow contract, so the warehouse gets exactly the contract's types."""
-    cols: dict[str, TColumnSchema] = {}
-    for f in schema:
-        t = f.type
-        col: dict[str, Any] = {"nullable": f.nullable}
-        if pa.types.is_timestamp(t):
-            col.update(data_type="timestamp", timezone=True, precision=6)
-        elif pa.types.is_decimal(t):
-            col.update(data_type="decimal", precision=t.precision, scale=t.scale)
-        elif pa.types.is_integer(t):
-            col.update(data_type="bigint")
-        elif pa.types.is_floating(t):
-            col.update(data_type="double")
-        elif pa.types.is_boolean(t):
-            col.update(data_type="bool")
-        else:
-            col.update(data_type="text")
-        if f.name == TOMBSTONE:
-            # Kept, not hard-deleted: the marker row of an empty bucket replaces the bucket's old rows like any
-            # other, and stays, so the warehouse knows which periods were read and found empty (coverage, gaps,
-            # freshness) apart from periods never read. Views skip it. Explicit False also clears the flag
-            # on warehouses loaded before this was so.
-            col["hard_delete"] = False
-        cols[f.name] = col  # type: ignore[assignment]
-    return cols
-
-
-def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int, *, open_end: bool,
-                 group_by: tuple[str, ...], filters: dict[str, list[str]] | None = None, concurrency: int = 4,
-                 progress: Progress | None = None) -> Iterator[Flattened | None]:
-    """Fetch [lo, hi) as page-sized windows, several at once, and hand on typed tables as pages stream in.
-
-    With `open_end` the last window is sent without end_time, so the API itself decides where "now" is.
-    Windows run in threads; a bounded queue between them and the caller keeps memory flat however long
-    the range is. While nothing is ready this yields None instead of blocking: dlt runs several resources
-    on a few shared threads, and a resource that sat waiting on its queue could starve the very resource
-    whose window threads hold the request slots it waits for.
+    A second run in the same pipeline continues from each resource's stored position; whole buckets are replaced,
+    so figures the API restates are corrected.
     """
-    limit = ep.max_limit(width)
-    step = catalogue.WIDTH_SECONDS[width]
-    wins = windows(lo, hi, width, limit)
-    expected = (hi - lo) // step
-    out: queue.Queue[Flattened | BaseException | None] = queue.Queue(maxsize=max(2, concurrency))
-    stop = threading.Event()
+    opts = Options.check(endpoints=endpoints, bucket_width=bucket_width, start=start, end=end, reread=reread,
+                         group_by=group_by, concurrency=concurrency, base_url=base_url)
+    key = admin_key(api_key)
+    run = summary if summary is not None else RunSummary()
+    clock = now if now is not None else clock_now()
+    pipeline_ctx = Container()[PipelineContext]
+    stored = positions(dlt.current.source_state()) if pipeline_ctx.is_active() else {}
+    held: dict[tuple[str, str], tuple[int, int]] = {}
+    if not settled(opts, stored) and pipeline_ctx.is_active():
+        cat = catalogue.endpoints()
+        held = held_buckets(pipeline_ctx.pipeline(), sorted({cat[e].table for e in opts.endpoints}))
+    plans, notes = plan_endpoints(opts, clock, stored, held)
+    run.notes += notes
+    run.backfill = any(p.end is not None for p in plans)
+    client = UsageClient(key, base_url, timeout=timeout, max_attempts=max_attempts, max_backoff=max_backoff,
+                         concurrency=opts.concurrency, stats=run.stats)
+    cat = catalogue.endpoints()
+    resources = [usage_resource(cat[p.name], p, client, opts, now=clock, summary=run, progress=progress)
+                 for p in plans]
+    if directory:
+        resources += directory_resources(client, now=clock, concurrency=opts.concurrency, summary=run)
+    return resources
 
-    def put(item: Flattened | BaseException | None) -> None:
-        while not stop.is_set() and not client.cancelled:
-            try:
-                out.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
 
-    def run(win: tuple[int, int]) -> None:
-        a, b = win
-        params = request_params(ep, a, None if (open_end and b == hi) else b, width, group_by, filters)
+def admin_key(explicit: str | None = None) -> str:
+    """The admin key: given, else dlt's secrets (sources.openai_usage.api_key), else OPENAI_ADMIN_KEY."""
+    key = explicit
+    if not key:
         try:
-            for buckets in client.pages(ep, params, max_pages=(b - a) // step + 2):
-                if stop.is_set():
-                    return
-                put(flatten(ep, width, buckets, a, b))
-        except BaseException as e:  # handed to the caller, which raises it in the resource
-            put(e)
-        finally:
-            put(None)
-
-    done = 0
-    if progress:
-        progress(ep.table, 0, expected)
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(wins))), thread_name_prefix=f"fetch-{ep.name}")
-    try:
-        for win in wins:
-            pool.submit(run, win)
-        yield None  # hand the thread back at once, so dlt starts every endpoint's windows without delay
-        finished = 0
-        while finished < len(wins):
-            try:
-                item = out.get(timeout=0.01)
-            except queue.Empty:
-                yield None
-                continue
-            if item is None:
-                finished += 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                done += item.buckets
-                if progress:
-                    progress(ep.table, done, max(expected, done))
-                yield item
-    except BaseException:  # failed, or closed by dlt because another resource failed: free every request slot
-        client.cancel()
-        raise
-    finally:
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+            key = dlt.secrets.get("sources.openai_usage.api_key")
+        except Exception:  # an unreadable secrets file is the same as no key here
+            key = None
+    key = str(key or os.environ.get("OPENAI_ADMIN_KEY") or "").strip()
+    if not key:
+        raise ConfigError(f"no admin key: {ADMIN_KEY_HELP} (or set sources.openai_usage.api_key in "
+                          ".dlt/secrets.toml)")
+    return key
 
 
-def make_resource(ep: Endpoint, client: UsageClient, width: str, *, initial: int, end: int | None, now: int,
-                  lag: int, group_by: tuple[str, ...], concurrency: int, summary: dict[str, Any],
-                  progress: Progress | None = None) -> Any:
-    schema = ep.arrow_schema()
-    name = resource_name(ep, width)
+def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: Options, *, now: int,
+                   summary: RunSummary, progress: Progress | None = None) -> DltResource:
+    """One endpoint at one width: dlt's incremental on `start_time`, merged by replacing whole buckets."""
+    width, end = plan.width, plan.end
+    group_by = opts.group_by.get(ep.name, ep.group_by)
 
-    @dlt.resource(name=name, table_name=ep.table, write_disposition=MERGE_BUCKETS, merge_key=BUCKET_KEY,
-                  columns=dlt_columns(schema), parallelized=True)
+    @dlt.resource(name=resource_name(ep, width), table_name=ep.table, write_disposition=MERGE_BUCKETS,
+                  merge_key=BUCKET_KEY, columns=dlt_hints(ep.arrow_schema()), parallelized=True)
     def bucket_rows(
         cursor: dlt.sources.incremental[Any] = dlt.sources.incremental(
-            "start_time", initial_value=to_datetime(initial), end_value=to_datetime(end) if end else None,
-            lag=lag, range_start="closed", on_cursor_value_missing="raise"),
+            "start_time", initial_value=to_datetime(plan.initial), end_value=to_datetime(end) if end else None,
+            lag=opts.reread if opts.reread is not None else ep.reread, range_start="closed",
+            on_cursor_value_missing="raise"),
     ) -> Iterator[Any]:
         lo = floor(to_unix(cursor.start_value), width)
         hi = end if end is not None else ceil(now + 1, width)
-        stats = summary.setdefault(ep.table, {"rows": 0, "buckets": 0, "empty_buckets": 0, "quarantined": 0,
-                                              "extra_columns": set(), "first": lo, "last": hi})
+        stats = summary.table(ep.table)
         for part in fetch_tables(client, ep, width, lo, hi, open_end=end is None, group_by=group_by,
-                                 concurrency=concurrency, progress=progress):
+                                 concurrency=opts.concurrency, progress=progress):
             if part is None:
                 yield None  # nothing ready: let dlt give the thread to another resource
                 continue
-            stats["rows"] += part.rows
-            stats["buckets"] += part.buckets
-            stats["empty_buckets"] += part.empty_buckets
-            stats["extra_columns"].update(part.extra_columns)
+            stats.rows += part.rows
+            stats.buckets += part.buckets
+            stats.empty_buckets += part.empty_buckets
+            stats.extra_columns.update(part.extra_columns)
             if part.table is not None:
                 yield part.table
             if part.quarantine is not None:
-                stats["quarantined"] += part.quarantine.num_rows
+                stats.quarantined += part.quarantine.num_rows
                 # A table variant: without it these hints would become the resource's own, and the next usage
                 # table it yields would be checked for the quarantine's primary key (and fail).
                 yield dlt.mark.with_hints(part.quarantine, dlt.mark.make_hints(
@@ -169,97 +163,56 @@ def make_resource(ep: Endpoint, client: UsageClient, width: str, *, initial: int
     return bucket_rows
 
 
-def directory_resources(client: UsageClient, *, now: int, concurrency: int, summary: dict[str, Any]) -> list[Any]:
+def directory_resources(client: UsageClient, *, now: int, concurrency: int, summary: RunSummary) -> list[DltResource]:
     """The organization directory: each list read whole and merged by primary key.
 
-    Per-project lists (API keys, service accounts) are dlt transformers fed by the projects resource,
-    so projects are listed once per run; their requests run `concurrency` at a time.
+    Per-project lists (API keys, service accounts) are dlt transformers fed by the projects resource, so projects
+    are listed once per run. A list that cannot be read is a warning in the summary and its table keeps its rows:
+    names are a convenience, and usage and costs still load.
     """
+    rest = rest_client(client)
 
     def hints(dl: DirectoryList) -> dict[str, Any]:
         # Parallelized, like the usage resources: a list waiting for a request slot then waits in dlt's worker
         # pool, never on dlt's main thread, which must keep draining the usage windows that hold the slots.
         return {"name": dl.table, "table_name": dl.table, "write_disposition": "merge", "parallelized": True,
-                "primary_key": list(dl.primary_key), "columns": dlt_columns(dl.arrow_schema())}
-
-    def stats(dl: DirectoryList) -> dict[str, Any]:
-        return summary.setdefault(dl.table, {"rows": 0, "buckets": 0, "empty_buckets": 0, "quarantined": 0,
-                                             "extra_columns": set(), "problems": []})
+                "primary_key": list(dl.primary_key), "columns": dlt_hints(dl.arrow_schema())}
 
     def read(dl: DirectoryList, project_id: str | None = None) -> list[dict[str, Any]] | None:
-        """A list, or None when it cannot be read: names are a convenience, so a directory problem is a
-        warning in the summary and the table keeps its rows, while usage and costs still load."""
-        path = dl.path.format(project_id=project_id) if project_id else dl.path
         try:
-            return client.list_items(path, dl.params, dl.max_limit)
-        except UsageError as e:
-            stats(dl)["problems"].append(f"{dl.table} not refreshed{f' for {project_id}' if project_id else ''}: {e}")
+            return [item for page in list_items(rest, dl, project_id) for item in page]
+        except OpenAIUsageError as e:
+            where = f" for {project_id}" if project_id else ""
+            summary.table(dl.table, listed=True).problems.append(f"{dl.table} not refreshed{where}: {e}")
             return None
 
-    def top_level(dl: DirectoryList) -> Any:
+    def top_level(dl: DirectoryList) -> DltResource:
         @dlt.resource(**hints(dl))
         def listing() -> Iterator[pa.Table]:
             items = read(dl)
             if items is not None:
                 table = flatten_directory(dl, items, now)
-                stats(dl)["rows"] += table.num_rows
+                summary.table(dl.table, listed=True).rows += table.num_rows
                 yield table
 
         return listing
 
-    def per_project(dl: DirectoryList, projects: Any) -> Any:
+    def per_project(dl: DirectoryList, projects: DltResource) -> DltResource:
         @dlt.transformer(data_from=projects, **hints(dl))
         def listing(table: pa.Table) -> Iterator[pa.Table]:
+            from concurrent.futures import ThreadPoolExecutor
+
             ids = table.column("id").to_pylist()
             with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"dir-{dl.name}") as pool:
                 for pid, items in zip(ids, pool.map(lambda p: read(dl, p), ids), strict=True):
                     if items is not None:
                         part = flatten_directory(dl, items, now, pid)
-                        stats(dl)["rows"] += part.num_rows
+                        summary.table(dl.table, listed=True).rows += part.num_rows
                         yield part
 
         return listing
 
-    lists = catalogue.directory()
+    lists = catalogue.directory_lists()
     tops = {name: top_level(dl) for name, dl in lists.items() if not dl.per_project}
     nested = [per_project(dl, tops["projects"]) for dl in lists.values() if dl.per_project]
     return [*tops.values(), *nested]
-
-
-@dataclass(frozen=True)
-class EndpointPlan:
-    """What one endpoint reads in a run. `initial` is where a resource with no stored position starts; `end`
-    makes the run a backfill of exactly [initial, end) that leaves the position alone."""
-
-    name: str
-    width: str
-    initial: int
-    end: int | None = None
-
-
-def openai_usage(client: UsageClient, plans: list[EndpointPlan], *, now: int, reread: dict[str, int] | None = None,
-                 group_by: dict[str, tuple[str, ...]] | None = None, concurrency: int = 4,
-                 summary: dict[str, Any] | None = None, progress: Progress | None = None,
-                 directory: bool = True) -> Any:
-    """The dlt source: one resource per planned endpoint.
-
-    The decorated function takes no arguments on purpose: dlt resolves every argument of a source against
-    its config providers, which cost 0.4 s a run for options that never come from config here.
-    """
-    summary = summary if summary is not None else {}
-    cat = catalogue.endpoints()
-    resources = [
-        make_resource(cat[p.name], client, p.width, initial=p.initial, end=p.end, now=now,
-                      lag=(reread or {}).get(p.name, cat[p.name].reread_seconds),
-                      group_by=(group_by or {}).get(p.name, cat[p.name].group_by), concurrency=concurrency,
-                      summary=summary, progress=progress)
-        for p in plans
-    ]
-    if directory:
-        resources += directory_resources(client, now=now, concurrency=concurrency, summary=summary)
-
-    @dlt.source(name="openai_usage", max_table_nesting=0)
-    def openai_usage() -> list[Any]:
-        return resources
-
-    return openai_usage()

@@ -6,7 +6,6 @@ with costs as (
     group by cast(date_trunc('month', day) as date), project_id, currency
 )
 select c.month, c.project_id, c.currency, c.amount,
-       coalesce(p.project_name, case when c.project_id is null then '(organization)'
-                                     else 'unknown project (' || c.project_id || ')' end) as project_name
+       p.name as project_name
 from costs as c
-left join staging.stg_projects as p on p.project_id = c.project_id;
+left join intermediate.int_names as p on p.kind = 'project' and p.join_key = coalesce(c.project_id, '');

@@ -15,7 +15,6 @@ with tokens as (
     group by day, project_id, model
 )
 select t.*,
-       coalesce(p.project_name, case when t.project_id is null then '(organization)'
-                                     else 'unknown project (' || t.project_id || ')' end) as project_name
+       p.name as project_name
 from tokens as t
-left join staging.stg_projects as p on p.project_id = t.project_id;
+left join intermediate.int_names as p on p.kind = 'project' and p.join_key = coalesce(t.project_id, '');

@@ -17,7 +17,6 @@ with usage as (
     group by cast(date_trunc('month', day) as date), model, project_id
 )
 select u.*,
-       coalesce(p.project_name, case when u.project_id is null then '(organization)'
-                                     else 'unknown project (' || u.project_id || ')' end) as project_name
+       p.name as project_name
 from usage as u
-left join staging.stg_projects as p on p.project_id = u.project_id;
+left join intermediate.int_names as p on p.kind = 'project' and p.join_key = coalesce(u.project_id, '');

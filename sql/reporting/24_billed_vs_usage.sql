@@ -27,7 +27,6 @@ joined as (
     full outer join used as u on b.day = u.day and b.project_id is not distinct from u.project_id
 )
 select j.*,
-       coalesce(p.project_name, case when j.project_id is null then '(organization)'
-                                     else 'unknown project (' || j.project_id || ')' end) as project_name
+       p.name as project_name
 from joined as j
-left join staging.stg_projects as p on p.project_id = j.project_id;
+left join intermediate.int_names as p on p.kind = 'project' and p.join_key = coalesce(j.project_id, '');

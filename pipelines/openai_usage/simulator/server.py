@@ -24,7 +24,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import catalogue
-from ..catalogue import WIDTH_SECONDS, DirectoryList, Endpoint
+from ..catalogue import DirectoryList, Endpoint
+from ..timeutil import WIDTH_SECONDS
 from .faults import FaultPlan
 from .org import Org
 
@@ -34,7 +35,7 @@ UVICORN = {"interface": "asgi3", "http": "httptools", "loop": "uvloop", "log_lev
 BAD_CURSOR = "The page token is invalid, have you modified the query parameters?"
 
 
-class ApiError(Exception):
+class ErrorAnswer(Exception):
     def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
                  type_: str = "invalid_request_error") -> None:
         super().__init__(message)
@@ -80,20 +81,20 @@ class Query:
         self.start = self._int(multi, "start_time", required=True)
         self.end = self._int(multi, "end_time")
         if self.end is not None and self.end <= self.start:
-            raise ApiError(400, "end_time must be after start_time.", "end_time")
+            raise ErrorAnswer(400, "end_time must be after start_time.", "end_time")
         self.width = (multi.get("bucket_width") or ["1d"])[-1]
         if self.width not in ep.widths:
-            raise ApiError(400, f"Invalid bucket_width '{self.width}'. Expected one of: {', '.join(ep.widths)}.",
+            raise ErrorAnswer(400, f"Invalid bucket_width '{self.width}'. Expected one of: {', '.join(ep.widths)}.",
                            "bucket_width")
         lim = ep.limits[self.width]
         self.limit = self._int(multi, "limit") or lim["default"]
         if not 1 <= self.limit <= lim["max"]:
-            raise ApiError(400, f"Invalid limit {self.limit}: must be between 1 and {lim['max']} "
+            raise ErrorAnswer(400, f"Invalid limit {self.limit}: must be between 1 and {lim['max']} "
                                 f"for bucket_width {self.width}.", "limit")
         self.group_by = tuple(multi.get("group_by", []))
         for g in self.group_by:
             if g not in ep.group_by:
-                raise ApiError(400, f"Invalid group_by value '{g}'. Expected one of: {', '.join(ep.group_by)}.",
+                raise ErrorAnswer(400, f"Invalid group_by value '{g}'. Expected one of: {', '.join(ep.group_by)}.",
                                "group_by")
         self.filters: dict[str, set[Any]] = {}
         for param, dim in ep.filters.items():
@@ -104,19 +105,19 @@ class Query:
                 self.filters[dim] = set(vals)
         unknown = set(multi) - {"start_time", "end_time", "bucket_width", "limit", "group_by", *ep.filters}
         if unknown:
-            raise ApiError(400, f"Unrecognized request argument supplied: {sorted(unknown)[0]}", sorted(unknown)[0])
+            raise ErrorAnswer(400, f"Unrecognized request argument supplied: {sorted(unknown)[0]}", sorted(unknown)[0])
 
     @staticmethod
     def _int(multi: dict[str, list[str]], key: str, required: bool = False) -> int | None:
         vals = multi.get(key)
         if not vals:
             if required:
-                raise ApiError(400, f"Missing required parameter: '{key}'.", key)
+                raise ErrorAnswer(400, f"Missing required parameter: '{key}'.", key)
             return None
         try:
             return int(vals[-1])
         except ValueError:
-            raise ApiError(400, f"Invalid value for '{key}': expected an integer.", key) from None
+            raise ErrorAnswer(400, f"Invalid value for '{key}': expected an integer.", key) from None
 
     def cursor(self, index: int, flag: str = "") -> str:
         """The next page's cursor: bound to this query, it carries the next bucket and the next page number."""
@@ -134,7 +135,7 @@ class Query:
                 raise ValueError
             return int(raw["i"]), str(raw["f"]), int(raw.get("n", 2))
         except (ValueError, KeyError, TypeError):
-            raise ApiError(400, BAD_CURSOR, "page") from None
+            raise ErrorAnswer(400, BAD_CURSOR, "page") from None
 
 
 class Sandbox:
@@ -161,7 +162,8 @@ class Sandbox:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         routes = [Route(ep.path, self._endpoint, methods=["GET"]) for ep in self.org.catalogue.values()]
-        routes += [Route(d.path, self._directory_endpoint(d), methods=["GET"]) for d in catalogue.directory().values()]
+        routes += [Route(d.path, self._directory_endpoint(d), methods=["GET"])
+                   for d in catalogue.directory_lists().values()]
         routes += [Route("/_sim/stats", self._stats), Route("/_sim/clock", self._clock, methods=["GET", "POST"])]
         self.app = Starlette(routes=routes)
 
@@ -226,15 +228,15 @@ class Sandbox:
         if key in self.admin_keys:
             return
         if key.startswith("sk-proj-") or key.startswith("sk-svcacct-"):
-            raise ApiError(403, "You have insufficient permissions for this operation. Missing scopes: "
+            raise ErrorAnswer(403, "You have insufficient permissions for this operation. Missing scopes: "
                                 "api.usage.read. Check that you have the correct role in your organization "
                                 "(Owner), and if you're using a restricted API key, that it has the necessary "
                                 "scopes.")
         if not key:
-            raise ApiError(401, "You didn't provide an API key. You need to provide your API key in an "
+            raise ErrorAnswer(401, "You didn't provide an API key. You need to provide your API key in an "
                                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
         shown = key[:3] + "*" * 4 + key[-2:] if len(key) > 8 else "****"
-        raise ApiError(401, f"Incorrect API key provided: {shown}. You can find your API key at "
+        raise ErrorAnswer(401, f"Incorrect API key provided: {shown}. You can find your API key at "
                             "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
 
     async def _endpoint(self, request: Request) -> Response:
@@ -246,16 +248,16 @@ class Sandbox:
                 self._auth(request)
                 query = Query(ep, list(request.query_params.multi_items()))
                 index, flag, query.page_number = query.read_cursor()
-            except ApiError as e:
+            except ErrorAnswer as e:
                 return e.response()
             hits = self.faults.draw(ep.name, page=query.page_number, window=query.start)
             if "429" in hits or "429_no_retry_after" in hits:
                 headers = {"retry-after": self.retry_after} if "429" in hits else None
-                return ApiError(429, "Rate limit reached for requests. Please try again later.",
+                return ErrorAnswer(429, "Rate limit reached for requests. Please try again later.",
                                 code="rate_limit_exceeded", type_="requests").response(headers)
             for status in ("500", "502", "503"):
                 if status in hits:
-                    return ApiError(int(status), "The server had an error while processing your request. Sorry "
+                    return ErrorAnswer(int(status), "The server had an error while processing your request. Sorry "
                                                  "about that!", type_="server_error").response()
             if "slow" in hits:
                 await asyncio.sleep(self.slow_seconds)
@@ -296,13 +298,13 @@ class Sandbox:
                     hits = self.faults.draw(dl.name, targeted_only=True,
                                             page=1 if "after" not in request.query_params else None)
                     if "429" in hits:
-                        raise ApiError(429, "Rate limit reached for requests. Please try again later.",
+                        raise ErrorAnswer(429, "Rate limit reached for requests. Please try again later.",
                                        code="rate_limit_exceeded", type_="requests")
                     if hits & {"500", "502", "503"}:
-                        raise ApiError(500, "The server had an error while processing your request.",
+                        raise ErrorAnswer(500, "The server had an error while processing your request.",
                                        type_="server_error")
                     body = self._directory_page(dl, request, hits)
-                except ApiError as e:
+                except ErrorAnswer as e:
                     return e.response({"retry-after": self.retry_after} if e.status == 429 else None)
                 return Response(body, media_type="application/json")
 
@@ -317,7 +319,7 @@ class Sandbox:
         params = request.query_params
         items = self.org.directory(dl.name, request.path_params.get("project_id"))
         if items is None:
-            raise ApiError(404, f"No such project: {request.path_params.get('project_id')}", type_="not_found")
+            raise ErrorAnswer(404, f"No such project: {request.path_params.get('project_id')}", type_="not_found")
         if dl.name == "projects" and params.get("include_archived", "false").lower() != "true":
             items = [p for p in items if p["status"] != "archived"]
         if dl.name == "users" and params.getlist("emails[]") + params.getlist("emails"):
@@ -326,14 +328,14 @@ class Sandbox:
         try:
             limit = int(params.get("limit", dl.default_limit))
         except ValueError:
-            raise ApiError(400, "limit must be an integer.", "limit") from None
+            raise ErrorAnswer(400, "limit must be an integer.", "limit") from None
         if not 1 <= limit <= dl.max_limit:
-            raise ApiError(400, f"limit must be between 1 and {dl.max_limit}.", "limit")
+            raise ErrorAnswer(400, f"limit must be between 1 and {dl.max_limit}.", "limit")
         start = 0
         if after := params.get("after"):
             ids = [i["id"] for i in items]
             if after not in ids:
-                raise ApiError(400, f"Invalid 'after': no item with id {after}.", "after")
+                raise ErrorAnswer(400, f"Invalid 'after': no item with id {after}.", "after")
             start = ids.index(after) + 1
         page = items[start: start + limit]
         if "extra_fields" in hits:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from ..catalogue import WIDTH_SECONDS
+from ..timeutil import WIDTH_SECONDS
 from .org import Org
 from .server import bucket_edges
 
@@ -71,3 +73,16 @@ def known_ids(org: Org) -> dict[str, set[str]]:
     return {"project": {p["id"] for p in org.projects},
             "user": {u["id"] for u in org.users} | {s["id"] for s in org.service_accounts},
             "api_key": {k["id"] for k in org.api_keys}}
+
+
+def write_file(org: Org, path: Path) -> int:
+    """The exact daily totals of every endpoint as JSON (for `openai-usage sandbox --truth`); returns how many
+    endpoints were written."""
+    doc: dict[str, Any] = {"seed": org.seed, "now": org.clock.now(), "start": org.start, "endpoints": {}}
+    for name in org.catalogue:
+        rows = totals(org, name, org.start, None, "1d", ())
+        doc["endpoints"][name] = [{"start_time": k[0], **{m: str(v) if not isinstance(v, int) else v
+                                                          for m, v in vals.items()}}
+                                  for k, vals in sorted(rows.items())]
+    path.write_text(json.dumps(doc, indent=1))
+    return len(doc["endpoints"])

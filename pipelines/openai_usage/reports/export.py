@@ -6,15 +6,15 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import ConfigError
+from ..load.warehouse import Warehouse
+from ..transform.views import require_views
 
 
 def export_parquet(db: Path, out_dir: Path) -> list[Path]:
-    if not db.exists():
-        raise ConfigError(f"no warehouse at {db}")
-    from .views import apply_views
-
-    apply_views(db)
+    """Read only: the warehouse and its views must exist (`load` applies them)."""
+    wh = Warehouse(db=db)
+    wh.require()
+    require_views(wh)
     out_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db), read_only=True)
     try:

@@ -1,13 +1,17 @@
-"""The HTTP client for the Usage and Costs API: httpx, retries with tenacity, cursor pagination."""
+"""HTTP for the Usage and Costs API: httpx, one request limit per run, retries with tenacity, page cursors.
+
+Usage and cost pages are read here by hand, streamed through `PageSplitter`, because they earn it: a page of hourly
+buckets can be over 100 MB of JSON, and streaming keeps memory at one 2 MB group per request in flight instead of
+one whole page. The organization directory's small lists use dlt's REST client instead (`directory.py`), sharing
+this module's limit, retries and error mapping.
+"""
 
 from __future__ import annotations
 
 import json
 import random
 import threading
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -15,8 +19,17 @@ import httpx
 import orjson
 import tenacity
 
-from .catalogue import Endpoint
-from .errors import ApiError, AuthError, ConfigError, PaginationError, RunCancelled, TransientError, UsageError
+from ..catalogue import Endpoint
+from ..errors import (
+    AuthError,
+    ConfigError,
+    OpenAIUsageError,
+    PaginationError,
+    RequestRejected,
+    RunCancelled,
+    TransientError,
+)
+from ..summary import RunStats
 from .pages import BrokenPage, PageSplitter
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -25,18 +38,6 @@ GROUP_BYTES = 2 << 20  # decode this much JSON at a time: about 5k results, ~10 
 ADMIN_KEY_HELP = ("an organization admin key (sk-admin-...) is needed: create one at "
                   "https://platform.openai.com/settings/organization/admin-keys and set OPENAI_ADMIN_KEY")
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
-
-
-@dataclass
-class RunStats:
-    """Counters shared by all threads of one run."""
-
-    counts: Counter = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, key: str, n: int = 1) -> None:
-        with self.lock:
-            self.counts[key] += n
 
 
 class AdaptiveLimit:
@@ -98,6 +99,8 @@ def check_base_url(base_url: str) -> None:
 
 
 class UsageClient:
+    """One run's connection to the API: its request limit, retry policy, counters, and the usage page reader."""
+
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, *, timeout: float = 60.0,
                  max_attempts: int = 8, max_backoff: float = 60.0, concurrency: int = 4,
                  stats: RunStats | None = None) -> None:
@@ -109,14 +112,16 @@ class UsageClient:
         # the organization's, unpublished, and shared by all endpoints, so politeness is counted per run.
         self.limit = AdaptiveLimit(concurrency)
         self.max_backoff = max_backoff
+        self.timeout = timeout
+        self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "openai-usage-pipeline"}
         self._http = httpx.Client(
             base_url=self.base_url,
-            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "openai-usage-pipeline"},
+            headers=self.headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             verify=self.base_url.startswith("https://"),  # no TLS context to build for a plain-HTTP simulator
             limits=httpx.Limits(max_connections=max(8, concurrency * 2), max_keepalive_connections=max(8, concurrency)),
         )
-        self._retrying = tenacity.Retrying(
+        self.retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientError),
             wait=self._wait,
             stop=tenacity.stop_after_attempt(max_attempts),
@@ -167,24 +172,28 @@ class UsageClient:
                         yield _decode(group, exact)
                     meta.update(splitter.finish())
             except (httpx.TransportError, httpx.InvalidURL) as e:
-                raise _transport_error(e, path) from None
+                raise transport_error(e, path) from None
             except (BrokenPage, ValueError) as e:
-                if isinstance(e, UsageError):
+                if isinstance(e, OpenAIUsageError):
                     raise
                 raise TransientError(f"{path} answered with a broken JSON body") from None
         self.limit.succeeded()
 
     def _raise_for(self, resp: httpx.Response, path: str) -> None:
-        status = resp.status_code
-        message = _error_message(resp)
+        raise self.error_for(resp.status_code, resp.content, resp.headers.get("retry-after"),
+                             resp.reason_phrase, path)
+
+    def error_for(self, status: int, body: bytes, retry_after: str | None, reason: str, path: str) -> Exception:
+        """What an answer other than 200 means for the run (a 429 also halves the request limit)."""
+        message = _error_message(body, reason)
         if status == 429:
             self.limit.throttled()
-            raise TransientError(f"rate limited on {path}", _retry_after(resp))
+            return TransientError(f"rate limited on {path}", _retry_after(retry_after))
         if status in RETRY_STATUSES or status >= 500:
-            raise TransientError(f"{path} answered {status}: {message}", _retry_after(resp))
+            return TransientError(f"{path} answered {status}: {message}", _retry_after(retry_after))
         if status in (401, 403):
-            raise AuthError(f"the API refused the key ({status}: {message}); {ADMIN_KEY_HELP}")
-        raise ApiError(f"{path} answered {status}: {message}")
+            return AuthError(f"the API refused the key ({status}: {message}); {ADMIN_KEY_HELP}")
+        return RequestRejected(f"{path} answered {status}: {message}")
 
     # ---------------------------------------------------------------- pagination
     def pages(self, ep: Endpoint, params: list[tuple[str, Any]], max_pages: int) -> Iterator[list[dict[str, Any]]]:
@@ -204,7 +213,7 @@ class UsageClient:
             page_results = 0
             meta: dict[str, Any] = {}
             try:
-                for attempt in self._retrying:
+                for attempt in self.retrying:
                     with attempt:
                         meta.clear()
                         for group in self._read_page(ep.path, page_params, exact, meta):
@@ -213,7 +222,7 @@ class UsageClient:
                             page_results += sum(len(_results(b)) for b in fresh)
                             if fresh:
                                 yield fresh
-            except ApiError as e:
+            except RequestRejected as e:
                 # Costs quirk: has_more with a cursor on empty pages past the data, and that cursor fails.
                 if cursor and previous_empty and "page token" in str(e).lower():
                     self.stats.add("quirk_end_of_data")
@@ -232,48 +241,6 @@ class UsageClient:
                               "stopping rather than reading forever")
 
 
-    # ---------------------------------------------------------------- directory lists
-    def _get_json(self, path: str, params: list[tuple[str, Any]]) -> dict[str, Any]:
-        with self.limit:
-            self.stats.add("requests")
-            try:
-                resp = self._http.get(path, params=params)
-            except (httpx.TransportError, httpx.InvalidURL) as e:
-                raise _transport_error(e, path) from None
-            if resp.status_code != 200:
-                self._raise_for(resp, path)
-            try:
-                body = orjson.loads(resp.content)
-            except ValueError:
-                raise TransientError(f"{path} answered with a broken JSON body") from None
-        self.limit.succeeded()
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise ApiError(f"{path} answered without a `data` list")
-        return body
-
-    def list_items(self, path: str, params: dict[str, str], limit: int,
-                   max_pages: int = 10_000) -> list[dict[str, Any]]:
-        """Every item of a directory list, following `after` = the last id while `has_more`.
-
-        `last_id` is used when present (current spec); older answers lack it, so the last item's id is used.
-        """
-        items: list[dict[str, Any]] = []
-        after: str | None = None
-        for _ in range(max_pages):
-            query = [*params.items(), ("limit", limit)] + ([("after", after)] if after else [])
-            body = self._retrying(self._get_json, path, query)
-            self.stats.add("pages")
-            data = body["data"]
-            items += data
-            if not body.get("has_more") or not data:
-                return items
-            nxt = body.get("last_id") or data[-1].get("id")
-            if not nxt or nxt == after:
-                raise PaginationError(f"{path} said has_more but gave no new position to continue from")
-            after = nxt
-        raise PaginationError(f"{path} kept saying has_more after {max_pages} pages")
-
-
 def _decode(group: list[bytes], exact: bool) -> list[dict[str, Any]]:
     raw = b"[" + b",".join(group) + b"]"
     # Money must stay exact: costs are decoded with Decimal for every JSON number that has a fraction.
@@ -284,7 +251,7 @@ def _results(bucket: dict[str, Any]) -> list[Any]:
     return bucket.get("results") or bucket.get("result") or []
 
 
-def _transport_error(e: Exception, path: str) -> UsageError:
+def transport_error(e: Exception, path: str) -> OpenAIUsageError:
     """What an httpx failure means for the run: worth retrying, or never going to work."""
     if isinstance(e, httpx.TimeoutException):
         return TransientError(f"timed out reading {path}")
@@ -293,29 +260,27 @@ def _transport_error(e: Exception, path: str) -> UsageError:
     return TransientError(f"connection problem on {path}: {type(e).__name__}")
 
 
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("retry-after")
+def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
 
 
-def _error_message(resp: httpx.Response) -> str:
+def _error_message(body: bytes, reason: str) -> str:
     try:
-        err = orjson.loads(resp.content).get("error") or {}
-        return str(err.get("message") or resp.reason_phrase)
+        err = orjson.loads(body).get("error") or {}
+        return str(err.get("message") or reason)
     except (ValueError, AttributeError):
-        return resp.reason_phrase or "no message"
+        return reason or "no message"
 
 
-def request_params(ep: Endpoint, start: int, end: int | None, width: str, group_by: tuple[str, ...],
-                   filters: dict[str, list[str]] | None = None) -> list[tuple[str, Any]]:
+def request_params(ep: Endpoint, start: int, end: int | None, width: str,
+                   group_by: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """The query for one window: the largest page the API allows, grouped by every chosen dimension."""
     params: list[tuple[str, Any]] = [("start_time", start)]
     if end is not None:
         params.append(("end_time", end))
     params += [("bucket_width", width), ("limit", ep.max_limit(width))]
     params += [("group_by", g) for g in group_by]
-    for name, values in (filters or {}).items():
-        params += [(name, v) for v in values]
     return params

@@ -9,14 +9,11 @@ from typing import Any
 
 import duckdb
 
-from . import catalogue
-from .errors import ConfigError, UsageError
-from .transpile import statements
-from .warehouse import DATASET, Warehouse
-
-
-class Stale(UsageError):
-    """Data older than the caller accepts (exit code 1)."""
+from .. import catalogue
+from ..errors import OpenAIUsageError, StaleData
+from ..load.warehouse import DATASET, Warehouse
+from ..timeutil import human
+from ..transform.transpile import statements
 
 
 @dataclass
@@ -43,8 +40,7 @@ class Status:
 
 def read(target: Path | Warehouse) -> Status:
     wh = target if isinstance(target, Warehouse) else Warehouse(db=target)
-    if wh.local and not wh.db.exists():
-        raise ConfigError(f"no warehouse at {wh.db}: run `openai-usage load --db {wh.db}` first")
+    wh.require()
     dialect = wh.dialect
 
     def q(sql: Any, text: str) -> list[tuple[Any, ...]]:
@@ -67,7 +63,7 @@ def read(target: Path | Warehouse) -> Status:
                 widths = sorted(str(r[0]) for r in q(sql, f"select distinct bucket_width from {DATASET}.{ep.table}"))
                 tables.append(TableStatus(ep.table, ",".join(widths), newest, int(rows or 0), read_until, newest_data,
                                           ep.kind, ep.arrival_lag))
-            for dl in catalogue.directory().values():
+            for dl in catalogue.directory_lists().values():
                 if dl.table in existing:
                     newest, rows = q(sql, f"select max(last_seen_at), count(*) from {DATASET}.{dl.table}")[0]
                     tables.append(TableStatus(dl.table, "listed", newest, int(rows)))
@@ -76,7 +72,7 @@ def read(target: Path | Warehouse) -> Status:
                 last, loads = q(sql, f"select max(inserted_at), count(*) from {DATASET}._dlt_loads where status = 0")[0]
             return Status(tables, last, int(loads))
     except duckdb.IOException:
-        raise UsageError(f"the warehouse {wh.db} is busy (a load is running); try again when it ends") from None
+        raise OpenAIUsageError(f"the warehouse {wh.db} is busy (a load is running); try again when it ends") from None
 
 
 def staleness(status: Status, max_age_seconds: int, now: dt.datetime, data_now: dt.datetime) -> list[str]:
@@ -87,20 +83,20 @@ def staleness(status: Status, max_age_seconds: int, now: dt.datetime, data_now: 
     newest figures of each kind (usage, costs) must be within `max_age` plus that kind's known arrival lag, since
     costs, for one, arrive about a day after the usage they bill.
     """
-    allowed = _human(dt.timedelta(seconds=max_age_seconds))
+    allowed = human(dt.timedelta(seconds=max_age_seconds))
     reasons = []
     age = status.age(now)
     if age is None:
         reasons.append("no successful load yet")
     elif age.total_seconds() > max_age_seconds:
-        reasons.append(f"the last successful load was {_human(age)} ago (allowed: {allowed})")
+        reasons.append(f"the last successful load was {human(age)} ago (allowed: {allowed})")
     freshest: dict[str, TableStatus] = {}
     for t in status.tables:
         if t.kind == "directory" or t.read_until is None:
             continue
         behind = data_now - t.read_until
         if behind.total_seconds() > max_age_seconds:
-            reasons.append(f"data: {t.table} was last read up to {_utc(t.read_until)}, {_human(behind)} ago "
+            reasons.append(f"data: {t.table} was last read up to {_utc(t.read_until)}, {human(behind)} ago "
                            f"(allowed: {allowed})")
         best = freshest.get(t.kind)
         if t.newest_data is not None and (best is None or best.newest_data < t.newest_data):
@@ -108,8 +104,8 @@ def staleness(status: Status, max_age_seconds: int, now: dt.datetime, data_now: 
     for kind, t in sorted(freshest.items()):
         behind = data_now - t.newest_data
         if behind.total_seconds() > max_age_seconds + t.arrival_lag:
-            lag = _human(dt.timedelta(seconds=t.arrival_lag))
-            reasons.append(f"data: the newest {kind} figures end {_utc(t.newest_data)}, {_human(behind)} ago "
+            lag = human(dt.timedelta(seconds=t.arrival_lag))
+            reasons.append(f"data: the newest {kind} figures end {_utc(t.newest_data)}, {human(behind)} ago "
                            f"(allowed: {allowed} plus {lag} for {kind} to arrive)")
     return reasons
 
@@ -118,19 +114,9 @@ def raise_if_stale(reasons: list[str]) -> None:
     """The reasons `staleness` gave, as the one-line error a scheduler sees (exit code 1)."""
     if reasons:
         more = f" (and {len(reasons) - 1} more, listed above)" if len(reasons) > 1 else ""
-        raise Stale(f"stale: {reasons[0]}{more}")
+        raise StaleData(f"stale: {reasons[0]}{more}")
 
 
 def _utc(t: dt.datetime) -> str:
     return f"{t.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
-
-def _human(d: dt.timedelta) -> str:
-    s = int(d.total_seconds())
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m"
-    if s < 172800:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600}h"

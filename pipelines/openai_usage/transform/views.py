@@ -1,4 +1,4 @@
-"""Applying the SQL views in `sql/` (staging, then reporting) to a warehouse, idempotently.
+"""Applying the SQL views in `sql/` (staging, intermediate, then reporting) to a warehouse, idempotently.
 
 The files are DuckDB SQL; for any other engine they pass through `transpile` first.
 """
@@ -9,15 +9,14 @@ import contextlib
 import hashlib
 from pathlib import Path
 
-from . import catalogue
-from .catalogue import PACKAGE_DIR
-from .flatten import QUARANTINE_SCHEMA
-from .source import dlt_columns
+from .. import catalogue
+from ..catalogue import PACKAGE_DIR
+from ..errors import ConfigError
+from ..load.warehouse import DATASET, Sql, Warehouse
 from .transpile import replace_fallback, statements
-from .warehouse import DATASET, Sql, Warehouse
 
 SQL_DIR = PACKAGE_DIR / "sql"
-LAYERS = ("staging", "reporting")
+LAYERS = ("staging", "intermediate", "reporting")
 TRANSACTIONAL_DDL = {"duckdb", "postgres"}
 
 _DUCK_TYPES = {"bigint": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN", "text": "VARCHAR",
@@ -36,13 +35,10 @@ def _applied_version(sql: Sql) -> str | None:
 
 def _contract_ddl() -> list[str]:
     """CREATE TABLE IF NOT EXISTS for every contract table, so views bind on a warehouse not yet loaded."""
-    tables = {ep.table: ep.arrow_schema() for ep in catalogue.endpoints().values()}
-    tables["_quarantine"] = QUARANTINE_SCHEMA
-    tables |= {d.table: d.arrow_schema() for d in catalogue.directory().values()}
     out = []
-    for name, schema in tables.items():
+    for name, schema in catalogue.contract_tables().items():
         cols = []
-        for col, spec in dlt_columns(schema).items():
+        for col, spec in catalogue.dlt_hints(schema).items():
             t = spec["data_type"]
             typ = f"DECIMAL({spec['precision']},{spec['scale']})" if t == "decimal" else _DUCK_TYPES[t]
             cols.append(f'{col} {typ}{"" if spec.get("nullable", True) else " NOT NULL"}')
@@ -90,6 +86,18 @@ def apply_views(target: Path | str | Warehouse, force: bool = False) -> list[str
                                    f"CREATE TABLE staging._views_version AS SELECT '{version}' AS version", dialect):
                 sql.execute(stmt)
         return applied
+
+
+def require_views(wh: Warehouse) -> None:
+    """For read paths, which never write: the views must be there and match this version of the SQL."""
+    plan = _plan(wh.dialect)
+    with wh.connect(read_only=True) as sql:
+        applied = _applied_version(sql)
+    if applied is None:
+        raise ConfigError(f"{wh.label} has no views yet: `openai-usage load` applies them (or `openai-usage views`)")
+    if applied != _version(plan, wh.dialect):
+        raise ConfigError(f"the views in {wh.label} are from another version of openai-usage: update them with "
+                          "`openai-usage views` (or the next `openai-usage load`)")
 
 
 def _create(sql: Sql, stmt: str, dialect: str) -> None:

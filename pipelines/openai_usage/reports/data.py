@@ -9,7 +9,9 @@ from typing import Any
 
 import duckdb
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..load.warehouse import Warehouse
+from ..transform.views import require_views
 
 
 @dataclass
@@ -44,11 +46,10 @@ def parse_month(text: str | None) -> dt.date | None:
 
 
 def read(db: Path, month: dt.date | None = None) -> ReportData:
-    if not db.exists():
-        raise ConfigError(f"no warehouse at {db}: run `openai-usage load --db {db}` first (or `make demo`)")
-    from .views import apply_views
-
-    apply_views(db)  # cheap and idempotent: the report never meets a warehouse without its views
+    """Read only: the warehouse and its views must exist (`load` applies them); nothing is created here."""
+    wh = Warehouse(db=db)
+    wh.require()
+    require_views(wh)
     con = duckdb.connect(str(db), read_only=True)
     try:
         data = ReportData(str(db), month)

@@ -1,16 +1,18 @@
-"""Writes `sql/staging/20_stg_usage.sql` from the catalogue, so a new endpoint or metric reaches the views
-without hand edits. `make sql` runs it; a test fails if the committed file is stale."""
+"""Writes `sql/staging/20_stg_usage.sql` and `21_stg_usage_ids.sql` from the catalogue, so a new endpoint or metric
+reaches the views without hand edits. `make sql` runs it; a test fails if the committed file is stale."""
 
 from __future__ import annotations
 
 import sys
 
-from . import catalogue
+from .. import catalogue
 from .views import SQL_DIR
 
 LONG_DIMENSIONS = ("project_id", "user_id", "api_key_id", "model", "batch")
 TYPES = {"batch": "boolean"}
 TARGET = SQL_DIR / "staging" / "20_stg_usage.sql"
+IDS_TARGET = SQL_DIR / "staging" / "21_stg_usage_ids.sql"
+ID_DIMENSIONS = ("project_id", "user_id", "api_key_id")
 
 
 def stg_usage_sql() -> str:
@@ -58,9 +60,30 @@ where grain = best_grain and value is not null;
 """
 
 
+def stg_usage_ids_sql() -> str:
+    branches = []
+    for ep in catalogue.endpoints().values():
+        if ep.kind != "usage":
+            continue
+        dims = {c.name for c in ep.dimensions}
+        cols = [d if d in dims else f"cast(null as varchar) as {d}" for d in ID_DIMENSIONS]
+        branches.append(f"select {', '.join(cols)} from openai_usage.{ep.table}")
+    union = "\nunion\n".join(branches)
+    return f"""-- Generated from schemas/catalogue.yaml by `make sql`: do not edit by hand.
+-- Every distinct (project, user, API key) ID combination usage carries, read from the usage tables directly: the
+-- name views need the IDs, and collecting them here costs a scan of the IDs, not of the unpivoted stg_usage.
+create or replace view staging.stg_usage_ids as
+{union};
+"""
+
+
+GENERATED = {TARGET: stg_usage_sql, IDS_TARGET: stg_usage_ids_sql}
+
+
 def main() -> None:
-    TARGET.write_text(stg_usage_sql())
-    print(f"wrote sql/{TARGET.relative_to(SQL_DIR)}", file=sys.stderr)
+    for target, make in GENERATED.items():
+        target.write_text(make())
+        print(f"wrote sql/{target.relative_to(SQL_DIR)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

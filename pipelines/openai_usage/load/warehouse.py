@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import ConfigError
-from .windows import to_unix
+from ..errors import ConfigError
 
 DATASET = "openai_usage"
 PIPELINE_NAME = "openai_usage"
@@ -101,24 +101,41 @@ class Warehouse:
                               f"({e.name}); install the project's extra for it, e.g. "
                               f"pip install -e '.[{self.destination_type}]'") from None
 
-    def coverage(self, tables: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
-        """The buckets each table holds now, per width: (table, width) -> (oldest, newest) bucket start in Unix
-        seconds. Re-read buckets that came back empty count: the warehouse knows nothing happened there."""
+    def pipeline(self) -> Any:
+        """The dlt pipeline that loads this warehouse (its working folder is wiped when the DuckDB file is gone:
+        the warehouse owns the state, so no file means no position)."""
+        import shutil
+
+        import dlt
+
+        wd = self.working_dir()
+        if self.local and not self.db.expanduser().exists() and wd.exists():
+            shutil.rmtree(wd)
+        return dlt.pipeline(pipeline_name=PIPELINE_NAME, pipelines_dir=str(wd), destination=self.dlt_destination(),
+                            dataset_name=DATASET)
+
+    def check(self) -> None:
+        """Refuse a destination that cannot work, before any request is sent."""
+        if not self.local:
+            self.dlt_destination()  # unknown names and missing packages fail here
+            _ = self.dialect
+            return
+        if self.db.stem.lower() in (DATASET, "staging", "intermediate", "reporting", "main"):
+            raise ConfigError(f"name the DuckDB file something other than {self.db.name}: DuckDB would confuse the "
+                              f"file with the schema of the same name")
+        folder = self.db.expanduser().resolve().parent
+        if not folder.is_dir():
+            raise ConfigError(f"the folder for the DuckDB file does not exist: {folder}")
+        try:  # a real write, not os.access: root passes access checks on read-only file systems
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError:
+            raise ConfigError(f"cannot write to the folder for the DuckDB file: {folder}") from None
+
+    def require(self) -> None:
+        """For read paths: the warehouse must exist already (reading never creates one)."""
         if self.local and not self.db.expanduser().exists():
-            return {}
-        out: dict[tuple[str, str], tuple[int, int]] = {}
-        with self.connect(read_only=True) as sql:
-            existing = {str(r[0]).lower() for r in sql.rows(
-                "select table_name from information_schema.tables "
-                f"where lower(table_schema) = '{DATASET}'")}
-            for table in tables:
-                if table.lower() not in existing:
-                    continue
-                for width, oldest, newest in sql.rows(
-                        f"select bucket_width, min(start_time), max(start_time) from {DATASET}.{table} "
-                        "group by bucket_width"):
-                    out[(table, str(width))] = (to_unix(oldest), to_unix(newest))
-        return out
+            raise ConfigError(f"no warehouse at {self.db}: run `openai-usage load --db {self.db}` first")
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Sql]:

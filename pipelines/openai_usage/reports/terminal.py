@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
-
 from rich.console import Console
 from rich.table import Table
 
-from .report_data import ReportData
-
-
-def money(v: Any) -> str:
-    return "" if v is None else f"${Decimal(v):,.2f}"
-
-
-def count(v: Any) -> str:
-    return "" if v is None else f"{int(v):,}"
-
-
-def pct(v: Any) -> str:
-    return "" if v is None else f"{float(v) * 100:.1f}%"
+from .data import ReportData
+from .format import count, money, pct
 
 
 def _table(title: str, *cols: str) -> Table:

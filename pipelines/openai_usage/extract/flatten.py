@@ -14,18 +14,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from .catalogue import DirectoryList, Endpoint
+from ..catalogue import QUARANTINE_SCHEMA, DirectoryList, Endpoint
 
-QUARANTINE_TABLE = "_quarantine"
-QUARANTINE_SCHEMA = pa.schema([
-    pa.field("endpoint", pa.string(), nullable=False),
-    pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("bucket_width", pa.string(), nullable=False),
-    pa.field("object", pa.string()),
-    pa.field("raw_sha256", pa.string(), nullable=False),
-    pa.field("raw_json", pa.string(), nullable=False),
-])
 _KNOWN_BUCKET_KEYS = {"object", "start_time", "end_time", "results", "result"}
 
 

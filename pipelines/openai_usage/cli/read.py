@@ -1,0 +1,91 @@
+"""`openai-usage report`, `export` and `status`: the commands that only read a warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from .app import db_option, destination_option, err, main, out, run
+
+
+@main.command()
+@db_option
+@click.option("--month", help="Month to report (YYYY-MM); default: the newest month with data.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-contained HTML report with charts to this file instead.")
+def report(db: Path, month: str | None, html_file: Path | None) -> None:
+    """Spend and usage rollups: in the terminal, or as an HTML file."""
+
+    def go() -> None:
+        from ..reports import data
+
+        rows = data.read(db, data.parse_month(month))
+        if html_file is not None:
+            from ..reports import html
+
+            html.write(rows, html_file)
+            err.print(f"wrote {html_file}")
+        else:
+            from ..reports import terminal
+
+            terminal.render(rows, out)
+
+    run(go)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet", show_default=True)
+def export(out_dir: Path, db: Path, fmt: str) -> None:
+    """Write every table and reporting view to OUT_DIR as Parquet."""
+
+    def go() -> None:
+        from ..reports.export import export_parquet
+
+        files = export_parquet(db, out_dir)
+        err.print(f"wrote {len(files)} Parquet files to {out_dir}")
+
+    run(go)
+
+
+@main.command()
+@db_option
+@destination_option
+@click.option("--max-age", help="Exit 1 when the last successful load, or the data, is older than this (e.g. 2h, "
+                                "1d); costs are allowed their known arrival lag on top.")
+def status(db: Path, destination: str, max_age: str | None) -> None:
+    """Freshness per table: newest bucket, how far it was read, rows, and the last successful load."""
+
+    def go() -> None:
+        from ..load.warehouse import Warehouse
+        from ..reports import status as st
+        from ..timeutil import human, now, parse_duration, to_datetime
+
+        limit = parse_duration(max_age, "--max-age") if max_age else None  # validate before touching the warehouse
+        wh = Warehouse(destination, db)
+        s = st.read(wh)
+        stamp = lambda v: v.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if v else ""  # noqa: E731
+        t = Table(title=f"Warehouse {wh.label}", title_justify="left")
+        for col in ("table", "widths", "newest bucket or listing (UTC)", "read up to (UTC)", "rows"):
+            t.add_column(col, justify="right" if col == "rows" else "left")
+        for row in s.tables:
+            t.add_row(row.table, row.widths, stamp(row.newest_bucket) or "never loaded", stamp(row.read_until),
+                      f"{row.rows:,}")
+        out.print(t)
+        wall = dt.datetime.now(dt.UTC)
+        age = s.age(wall)
+        out.print(f"last successful load: {s.last_load:%Y-%m-%d %H:%M:%S} UTC ({human(age)} ago), "
+                  f"{s.loads} loads in all" if s.last_load and age is not None else "no successful load yet")
+        if limit is not None:
+            # The data is judged against the API's clock, which OPENAI_USAGE_NOW pins (tests, simulators).
+            reasons = st.staleness(s, limit, wall, to_datetime(now()))
+            for reason in reasons:
+                out.print(Text("stale: ", style="red") + Text(reason))
+            st.raise_if_stale(reasons)
+
+    run(go)

@@ -1,0 +1,93 @@
+"""The organization directory (projects, users, and per project its API keys and service accounts) through dlt's
+REST client.
+
+dlt's `RESTClient` and its cursor paginator do the paging; what is particular to this API is small and kept here:
+the cursor is `last_id`, sent back as `after`, and older answers lack `last_id`, so the last item's id stands in.
+Requests go through a session bound to the run's `UsageClient`, so the directory shares the run's one request
+limit, its retries and its error mapping with the usage and cost pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+
+from ..catalogue import DirectoryList
+from ..errors import ConfigError, PaginationError, TransientError
+from .http import UsageClient
+
+
+class AfterIdPaginator(JSONResponseCursorPaginator):
+    """`has_more` plus `last_id` (current spec), or the last item's id (older answers), sent as `after`."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(cursor_path="last_id", cursor_param="after")
+        self.path = path
+        self.seen: set[str] = set()
+
+    def update_state(self, response: Any, data: list[Any] | None = None) -> None:
+        body = response.json()
+        if not body.get("has_more") or not data:
+            self._next_reference = None
+            return
+        nxt = body.get("last_id") or (data[-1].get("id") if isinstance(data[-1], dict) else None)
+        if not nxt or nxt in self.seen:
+            raise PaginationError(f"{self.path} said has_more but gave no new position to continue from")
+        self.seen.add(nxt)
+        self._next_reference = nxt
+
+
+class _RunSession(requests.Session):
+    """Every directory request inside the run's request limit, retried and mapped to errors like a usage page."""
+
+    def __init__(self, client: UsageClient) -> None:
+        super().__init__()
+        self.client = client
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs["timeout"] = self.client.timeout
+        return self.client.retrying(self._send_once, request, **kwargs)
+
+    def _send_once(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        path = requests.utils.urlparse(request.url).path
+        with self.client.limit:
+            self.client.stats.add("requests")
+            try:
+                resp = super().send(request, **kwargs)
+            except requests.Timeout:
+                raise TransientError(f"timed out reading {path}") from None
+            except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                    requests.exceptions.MissingSchema) as e:  # can never succeed: not retried
+                raise ConfigError(f"--base-url: cannot request {path}: {e}") from None
+            except requests.RequestException as e:
+                raise TransientError(f"connection problem on {path}: {type(e).__name__}") from None
+            if resp.status_code != 200:
+                raise self.client.error_for(resp.status_code, resp.content, resp.headers.get("retry-after"),
+                                            resp.reason or "", path)
+            try:
+                body = resp.json()
+            except ValueError:
+                raise TransientError(f"{path} answered with a broken JSON body") from None
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise TransientError(f"{path} answered without a `data` list")
+        self.client.limit.succeeded()
+        self.client.stats.add("pages")
+        return resp
+
+
+def rest_client(client: UsageClient) -> RESTClient:
+    return RESTClient(base_url=client.base_url, headers=client.headers, data_selector="data",
+                      session=_RunSession(client))
+
+
+def list_items(rest: RESTClient, dl: DirectoryList, project_id: str | None = None,
+               limit: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Every item of one directory list, a page at a time, asking for the largest page the API allows."""
+    path = dl.path.format(project_id=project_id) if project_id else dl.path
+    params = {**dl.params, "limit": limit or dl.max_limit}
+    for page in rest.paginate(path, params=params, paginator=AfterIdPaginator(path)):
+        yield list(page)

@@ -1,0 +1,86 @@
+"""One endpoint's range read as page-sized windows, several at once, handed on as typed Arrow tables."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from ..catalogue import Endpoint
+from ..timeutil import WIDTH_SECONDS, windows
+from .flatten import Flattened, flatten
+from .http import UsageClient, request_params
+
+Progress = Callable[[str, int, int], None]  # (table, buckets done now, buckets expected)
+
+
+def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int, *, open_end: bool,
+                 group_by: tuple[str, ...], concurrency: int = 4,
+                 progress: Progress | None = None) -> Iterator[Flattened | None]:
+    """Fetch [lo, hi) as page-sized windows, several at once, and hand on typed tables as pages stream in.
+
+    With `open_end` the last window is sent without end_time, so the API itself decides where "now" is.
+    Windows run in threads; a bounded queue between them and the caller keeps memory flat however long
+    the range is. While nothing is ready this yields None instead of blocking: dlt runs several resources
+    on a few shared threads, and a resource that sat waiting on its queue could starve the very resource
+    whose window threads hold the request slots it waits for.
+    """
+    limit = ep.max_limit(width)
+    step = WIDTH_SECONDS[width]
+    wins = windows(lo, hi, width, limit)
+    expected = (hi - lo) // step
+    out: queue.Queue[Flattened | BaseException | None] = queue.Queue(maxsize=max(2, concurrency))
+    stop = threading.Event()
+
+    def put(item: Flattened | BaseException | None) -> None:
+        while not stop.is_set() and not client.cancelled:
+            try:
+                out.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def run(win: tuple[int, int]) -> None:
+        a, b = win
+        params = request_params(ep, a, None if (open_end and b == hi) else b, width, group_by)
+        try:
+            for buckets in client.pages(ep, params, max_pages=(b - a) // step + 2):
+                if stop.is_set():
+                    return
+                put(flatten(ep, width, buckets, a, b))
+        except BaseException as e:  # handed to the caller, which raises it in the resource
+            put(e)
+        finally:
+            put(None)
+
+    done = 0
+    if progress:
+        progress(ep.table, 0, expected)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(wins))), thread_name_prefix=f"fetch-{ep.name}")
+    try:
+        for win in wins:
+            pool.submit(run, win)
+        yield None  # hand the thread back at once, so dlt starts every endpoint's windows without delay
+        finished = 0
+        while finished < len(wins):
+            try:
+                item = out.get(timeout=0.01)
+            except queue.Empty:
+                yield None
+                continue
+            if item is None:
+                finished += 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                done += item.buckets
+                if progress:
+                    progress(ep.table, done, max(expected, done))
+                yield item
+    except BaseException:  # failed, or closed by dlt because another resource failed: free every request slot
+        client.cancel()
+        raise
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)

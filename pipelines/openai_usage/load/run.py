@@ -1,0 +1,106 @@
+"""A load as the command line runs it: lock the warehouse, finish what a killed run left, run the source, summarise."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from ..errors import ConfigError, OpenAIUsageError, root_cause
+from ..extract.http import DEFAULT_BASE_URL
+from ..extract.usage import Progress
+from ..plan import Options, pipeline_positions
+from ..source import admin_key, openai_usage_source
+from ..summary import RunSummary
+from .recovery import finish_interrupted, load_lock
+from .warehouse import LOCAL, Warehouse
+
+os.environ.setdefault("NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true")  # gzip-9 costs far more than it saves
+
+
+@dataclass
+class LoadRequest:
+    """One `openai-usage load`: the source's options plus where the data goes."""
+
+    db: Path
+    api_key: str | None = None  # None: dlt secrets (sources.openai_usage.api_key), then OPENAI_ADMIN_KEY
+    base_url: str = DEFAULT_BASE_URL
+    endpoints: list[str] | None = None  # None: every endpoint
+    bucket_width: str = "1d"
+    start: int | str | None = None
+    end: int | str | None = None
+    reread: str | int | None = None  # None: each endpoint's default
+    concurrency: int = 4
+    timeout: float = 60.0
+    max_attempts: int = 8
+    max_backoff: float = 60.0
+    group_by: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per endpoint; default: every dimension
+    now: int | None = None  # the API's clock (tests against a simulator with its own)
+    directory: bool = True  # also refresh projects, users, API keys and service accounts (names for the IDs)
+    destination: str = LOCAL  # "duckdb" (the file `db`) or a dlt destination name / named destination
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.destination, self.db)
+
+    def options(self) -> Options:
+        return Options.check(endpoints=self.endpoints, bucket_width=self.bucket_width, start=self.start,
+                             end=self.end, reread=self.reread, group_by=dict(self.group_by),
+                             concurrency=self.concurrency, base_url=self.base_url)
+
+
+def validate(req: LoadRequest) -> Options:
+    """Everything about the request that can be wrong, refused before the warehouse or the API is touched."""
+    opts = req.options()
+    req.warehouse.check()
+    req.api_key = admin_key(req.api_key)
+    return opts
+
+
+def run_load(req: LoadRequest, progress: Progress | None = None) -> RunSummary:
+    try:
+        return _run_load(req, progress)
+    except Exception as e:  # missing credentials surface from state sync, client set-up or a step, often wrapped
+        cause = root_cause(e)
+        if isinstance(cause, ConfigFieldMissingException):
+            wh, name = req.warehouse, req.warehouse.destination
+            raise ConfigError(f"{wh.label}: missing configuration ({', '.join(cause.fields)}); set it in "
+                              f".dlt/secrets.toml under [destination.{name}] or as "
+                              f"DESTINATION__{name.upper()}__{cause.fields[0].upper()}") from None
+        raise
+
+
+def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
+    opts = validate(req)
+    t0 = time.monotonic()
+    wh = req.warehouse
+    summary = RunSummary()
+    with load_lock(wh):
+        pipeline = finish_interrupted(wh.pipeline(), wh)
+        # A dated run must tell a backfill from a first load, so a run whose local state is gone (a fresh
+        # container, a deleted working folder) first takes the state of the last complete load from the
+        # warehouse. The source reads its positions from the pipeline's state.
+        stored = pipeline_positions(pipeline)
+        if (not wh.local or req.db.exists()) and (opts.start is not None or not stored):
+            pipeline.sync_destination()
+        source = openai_usage_source(
+            api_key=req.api_key, endpoints=list(opts.endpoints), bucket_width=opts.bucket_width, start=opts.start,
+            end=opts.end, base_url=req.base_url, reread=opts.reread, group_by={k: list(v) for k, v in
+                                                                             opts.group_by.items()},
+            concurrency=opts.concurrency, directory=req.directory, timeout=req.timeout,
+            max_attempts=req.max_attempts, max_backoff=req.max_backoff, now=req.now, summary=summary,
+            progress=progress)
+        try:
+            # Parquet is DuckDB's fastest path; other engines get dlt's preferred format for them.
+            pipeline.run(source, loader_file_format="parquet" if wh.local else None)
+        except PipelineStepFailed as e:
+            cause = root_cause(e)
+            if isinstance(cause, OpenAIUsageError):
+                raise cause from None
+            raise
+    summary.seconds = time.monotonic() - t0
+    return summary

@@ -1,0 +1,167 @@
+"""Where each endpoint starts and ends in a run: the source's options checked, then stretched so no day is skipped.
+
+The decision needs two facts dlt's incremental cannot know on its own: the stored position of every resource (read
+from the source's state) and the buckets the destination already holds (asked of the destination itself, and only
+when a range is in question).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from . import catalogue
+from .catalogue import Endpoint
+from .errors import ConfigError
+from .extract.http import check_base_url
+from .timeutil import WIDTH_SECONDS, ceil, day_label, floor, parse_duration, parse_time, to_unix
+
+DEFAULT_START_DAYS = 30
+TimeInput = str | int | dt.date | dt.datetime
+
+
+@dataclass(frozen=True)
+class Options:
+    """The source's arguments, checked and in the units the pipeline works in (Unix seconds)."""
+
+    endpoints: tuple[str, ...]
+    bucket_width: str
+    start: int | None
+    end: int | None
+    reread: int | None  # seconds; None: each endpoint's own
+    group_by: dict[str, tuple[str, ...]]
+    concurrency: int
+
+    @classmethod
+    def check(cls, *, endpoints: list[str] | None, bucket_width: str, start: TimeInput | None,
+              end: TimeInput | None, reread: str | int | None, group_by: dict[str, Any] | None, concurrency: int,
+              base_url: str) -> Options:
+        """Bad input is refused here, in one line, before any request is sent."""
+        cat = catalogue.endpoints()
+        chosen = tuple(endpoints) if endpoints else tuple(cat)
+        unknown = [e for e in chosen if e not in cat]
+        if unknown:
+            raise ConfigError(f"unknown endpoint {unknown[0]!r}; choose from: {', '.join(cat)}")
+        if bucket_width not in WIDTH_SECONDS:
+            raise ConfigError(f"unknown bucket width {bucket_width!r}; use 1d, 1h or 1m")
+        lo = parse_time(start, "--start") if start is not None else None
+        hi = parse_time(end, "--end") if end is not None else None
+        if lo is not None and hi is not None and hi <= lo:
+            raise ConfigError("--end must be after --start")
+        groups: dict[str, tuple[str, ...]] = {}
+        for name, dims in (group_by or {}).items():
+            if name not in cat:
+                raise ConfigError(f"--group-by: unknown endpoint {name!r}")
+            dims = (dims,) if isinstance(dims, str) else tuple(dims)
+            bad = [d for d in dims if d not in cat[name].group_by]
+            if bad:
+                raise ConfigError(f"--group-by: {name} cannot be grouped by {bad[0]!r}; "
+                                  f"allowed: {', '.join(cat[name].group_by)}")
+            groups[name] = dims
+        if concurrency < 1:
+            raise ConfigError("--concurrency must be at least 1")
+        check_base_url(base_url)
+        return cls(chosen, bucket_width, lo, hi, parse_duration(reread, "--reread") if reread is not None else None,
+                   groups, concurrency)
+
+    def width(self, ep: Endpoint) -> str:
+        return ep.width_for(self.bucket_width)
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    """What one endpoint reads in a run. `initial` is where a resource with no stored position starts; `end`
+    makes the run a backfill of exactly [initial, end) that leaves the position alone."""
+
+    name: str
+    width: str
+    initial: int
+    end: int | None = None
+
+
+def resource_name(ep: Endpoint, width: str) -> str:
+    """Each width keeps its own incremental position; all widths share the endpoint's table."""
+    return ep.table if width == "1d" else f"{ep.table}_{width}"
+
+
+def positions(source_state: dict[str, Any]) -> dict[str, Any]:
+    """The stored incremental position of each resource, from the source's state."""
+    resources = source_state.get("resources") or {}
+    return {name: (r.get("incremental") or {}).get("start_time", {}).get("last_value")
+            for name, r in resources.items()}
+
+
+def pipeline_positions(pipeline: Any, source_name: str = "openai_usage") -> dict[str, Any]:
+    """The stored positions in a pipeline's state (what `positions` reads from inside the source)."""
+    return positions(pipeline.state.get("sources", {}).get(source_name, {}))
+
+
+def settled(opts: Options, held_positions: dict[str, Any]) -> bool:
+    """A plain run whose endpoints all have a position: the positions alone decide, nothing else is asked."""
+    cat = catalogue.endpoints()
+    return opts.start is None and all(
+        held_positions.get(resource_name(cat[e], opts.width(cat[e]))) is not None for e in opts.endpoints)
+
+
+def held_buckets(pipeline: Any, tables: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
+    """The buckets each table holds in the pipeline's destination, per width: (table, width) -> (oldest, newest)
+    bucket start. Buckets re-read and found empty count: the destination knows nothing happened there."""
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    with pipeline.sql_client() as client:
+        if not client.has_dataset():
+            return out
+        existing = {str(r[0]).lower() for r in client.execute_sql(
+            "select table_name from information_schema.tables where lower(table_schema) = "
+            f"'{client.dataset_name.lower()}'") or []}
+        for table in tables:
+            if table.lower() not in existing:
+                continue
+            for width, oldest, newest in client.execute_sql(
+                    f"select bucket_width, min(start_time), max(start_time) from "
+                    f"{client.make_qualified_table_name(table)} group by bucket_width") or []:
+                out[(table, str(width))] = (to_unix(oldest), to_unix(newest))
+    return out
+
+
+def plan_endpoints(opts: Options, now: int, stored: dict[str, Any],
+                   held: dict[tuple[str, str], tuple[int, int]]) -> tuple[list[EndpointPlan], list[str]]:
+    """Where each endpoint starts and ends this run, and notes for the summary.
+
+    - A plain run continues from the stored position; with none yet, from the newest bucket the destination holds
+      (say after a dated first load), else from 30 days ago.
+    - `start` on an endpoint that has a position, or any `end`, is a backfill: exact range, position untouched.
+    - Whatever the dates, a run never leaves a gap between the oldest and the newest bucket the destination holds:
+      a range that would is stretched to meet the held buckets, and the summary says so.
+    """
+    cat = catalogue.endpoints()
+    default_start = floor(now, "1d") - DEFAULT_START_DAYS * 86400
+    plans, notes = [], []
+    for name in opts.endpoints:
+        ep = cat[name]
+        width = opts.width(ep)
+        oldest, newest = held.get((ep.table, width), (None, None))
+        start = floor(opts.start, width) if opts.start is not None else None
+        has_position = stored.get(resource_name(ep, width)) is not None
+        end = ceil(opts.end, width) if opts.end is not None else None
+        if end is None and start is not None and has_position:
+            end = ceil(now + 1, width)  # an older start on a loaded endpoint: backfill up to now
+        if start is None and has_position:
+            # The position decides; `initial` only bounds how far back dlt lets the re-read window reach. At the
+            # epoch it never bounds it, so a warehouse left alone for longer than the first range has no gap.
+            start = 0
+        elif start is None:
+            start = newest if newest is not None else default_start
+            if newest is not None and newest < default_start:
+                notes.append(f"{ep.table} ({width}): no position yet, continuing from the newest bucket held "
+                             f"({day_label(newest)}) so no day is skipped")
+        elif newest is not None and start > newest:
+            notes.append(f"{ep.table} ({width}): start moved from {day_label(start)} to {day_label(newest)}, the "
+                         "newest bucket held, so no day is skipped")
+            start = newest
+        if end is not None and oldest is not None and end < oldest:
+            notes.append(f"{ep.table} ({width}): end moved from {day_label(end)} to {day_label(oldest)}, the oldest "
+                         "bucket held, so no day is skipped")
+            end = oldest
+        plans.append(EndpointPlan(name, width, start, end))
+    return plans, notes

@@ -1,0 +1,97 @@
+"""`openai_usage_source` the dlt way: called inside someone else's `dlt.pipeline`, configured by dlt's config and
+secrets, against the simulator over real HTTP, into a DuckDB file of their choosing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dlt
+import pytest
+
+from openai_usage import catalogue, openai_usage_source
+from openai_usage.errors import ConfigError
+from openai_usage.simulator import Sandbox, truth
+
+from .conftest import ADMIN, DAY, NOW, midnight, query
+from .helpers import assert_matches_truth, warehouse_rows
+
+ALL = list(catalogue.endpoints())
+
+
+def their_pipeline(tmp_path: Path, name: str = "finance_usage") -> dlt.Pipeline:
+    """A pipeline as a user writes it: their names, their dataset, their destination file."""
+    return dlt.pipeline(pipeline_name=name, pipelines_dir=str(tmp_path / "dlt"), dataset_name="openai_spend",
+                        destination=dlt.destinations.duckdb(str(tmp_path / "finance.duckdb")))
+
+
+def test_the_source_in_a_plain_dlt_pipeline_loads_the_truth_and_continues_from_its_position(
+        sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Secrets and options through dlt's own providers, as in a deployment; no OpenAI key in the environment.
+    monkeypatch.delenv("OPENAI_ADMIN_KEY", raising=False)
+    monkeypatch.setenv("SOURCES__OPENAI_USAGE__API_KEY", ADMIN)
+    monkeypatch.setenv("SOURCES__OPENAI_USAGE__BASE_URL", sandbox.url)
+    monkeypatch.setenv("OPENAI_USAGE_NOW", str(NOW))
+    start = midnight(NOW) - 12 * DAY
+    pipeline = their_pipeline(tmp_path)
+    pipeline.run(openai_usage_source(start=dt.datetime.fromtimestamp(start, dt.UTC).date()))
+    db = tmp_path / "finance.duckdb"
+    org = sandbox.org
+    for name in ALL:
+        assert assert_matches_truth(db, org, name, start, dataset="openai_spend") > 0, name
+    total = query(db, "select sum(amount_value) from openai_spend.costs")[0][0]
+    assert total == truth.grand_total(org, "costs", "amount_value", start)  # exact to the last digit
+    # names came with it: the directory tables are in the same dataset
+    assert query(db, "select count(*) from openai_spend.projects")[0][0] == len(org.projects)
+
+    # The next day, a second run of the same pipeline re-reads only the window before its stored position.
+    before = {n: warehouse_rows(db, n, dataset="openai_spend") for n in ALL}
+    sandbox.stats.clear()
+    pipeline.run(openai_usage_source(directory=False))
+    assert sandbox.stats["buckets"] == 10 * 2 + 4  # usage: yesterday and today; costs: three days and today
+    assert {n: warehouse_rows(db, n, dataset="openai_spend") for n in ALL} == before
+    org.clock.advance(DAY)
+    monkeypatch.setenv("OPENAI_USAGE_NOW", str(NOW + DAY))
+    sandbox.stats.clear()
+    pipeline.run(openai_usage_source(directory=False))
+    assert sandbox.stats["buckets"] == 10 * 3 + 5  # the same window, one day on: nothing between is skipped
+    for name in ALL:
+        assert_matches_truth(db, org, name, start, dataset="openai_spend")
+
+
+def test_the_sdk_key_convention_and_typed_options(sandbox: Sandbox, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCES__OPENAI_USAGE__API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN)
+    start = dt.datetime.fromtimestamp(midnight(NOW) - 3 * DAY, dt.UTC)
+    pipeline = their_pipeline(tmp_path, "hourly")
+    pipeline.run(openai_usage_source(endpoints=["embeddings"], bucket_width="1h", start=start.isoformat(),
+                                     end=start + dt.timedelta(days=2), base_url=sandbox.url, now=NOW,
+                                     directory=False))
+    db = tmp_path / "finance.duckdb"
+    n = assert_matches_truth(db, sandbox.org, "embeddings", int(start.timestamp()), int(start.timestamp()) + 2 * DAY,
+                             width="1h", dataset="openai_spend")
+    assert n > 0
+    assert query(db, "select count(distinct start_time) from openai_spend.usage_embeddings")[0][0] == 48
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"endpoints": ["nope"]}, "unknown endpoint 'nope'"),
+    ({"bucket_width": "2h"}, "unknown bucket width"),
+    ({"start": "yesterday"}, "is not a date"),
+    ({"start": "2026-11-10", "end": "2026-11-01"}, "--end must be after --start"),
+    ({"group_by": {"costs": ["model"]}}, "cannot be grouped by 'model'"),
+    ({"base_url": "api.openai.com/v1"}, r"is not an http\(s\) URL"),
+])
+def test_bad_options_are_refused_when_the_source_is_made(kwargs: dict, needle: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN)
+    with pytest.raises(ConfigError, match=needle):
+        openai_usage_source(**kwargs)
+
+
+def test_no_key_anywhere_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_ADMIN_KEY", raising=False)
+    monkeypatch.delenv("SOURCES__OPENAI_USAGE__API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="no admin key"):
+        openai_usage_source()
