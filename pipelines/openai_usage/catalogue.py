@@ -137,7 +137,9 @@ class DirectoryList:
 
 @cache
 def _raw(path: Path | None = None) -> dict[str, Any]:
-    return yaml.safe_load(Path(path or SCHEMAS_DIR / "catalogue.yaml").read_text())
+    # libyaml's loader where PyYAML has it: 8 ms instead of 77 ms, paid by every process (the CLI's help included)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(Path(path or SCHEMAS_DIR / "catalogue.yaml").read_text(), Loader=loader)
 
 
 @cache

@@ -29,7 +29,6 @@ from dlt.extract.resource import DltResource
 from . import catalogue
 from .catalogue import QUARANTINE_TABLE, DirectoryList, Endpoint, dlt_hints
 from .errors import ConfigError, OpenAIUsageError
-from .extract.directory import list_items, rest_client
 from .extract.flatten import flatten_directory
 from .extract.http import ADMIN_KEY_HELP, DEFAULT_BASE_URL, UsageClient
 from .extract.usage import Progress, fetch_tables
@@ -170,6 +169,8 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
     are listed once per run. A list that cannot be read is a warning in the summary and its table keeps its rows:
     names are a convenience, and usage and costs still load.
     """
+    from .extract.directory import list_items, rest_client  # requests, under dlt's REST client: only when listing
+
     rest = rest_client(client)
 
     def hints(dl: DirectoryList) -> dict[str, Any]:

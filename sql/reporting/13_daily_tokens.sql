@@ -4,14 +4,12 @@ with tokens as (
     select day,
            project_id,
            model,
-           sum(case when metric = 'input_tokens' then value end) as input_tokens,
-           sum(case when metric = 'output_tokens' then value end) as output_tokens,
-           sum(case when metric = 'input_cached_tokens' then value end) as input_cached_tokens,
-           sum(case when metric = 'num_model_requests' then value end) as num_model_requests,
-           cast(sum(case when metric = 'input_cached_tokens' then value end) as double)
-               / nullif(sum(case when metric = 'input_tokens' then value end), 0) as cache_hit_ratio
-    from staging.stg_usage
-    where kind = 'completions'
+           sum(input_tokens) as input_tokens,
+           sum(output_tokens) as output_tokens,
+           sum(input_cached_tokens) as input_cached_tokens,
+           sum(num_model_requests) as num_model_requests,
+           cast(sum(input_cached_tokens) as double) / nullif(sum(input_tokens), 0) as cache_hit_ratio
+    from intermediate.int_completions_daily
     group by day, project_id, model
 )
 select t.*,

@@ -4,16 +4,14 @@ with usage as (
     select cast(date_trunc('month', day) as date) as month,
            model,
            project_id,
-           sum(case when metric = 'num_model_requests' then value end) as requests,
-           sum(case when metric = 'num_model_requests' and batch then value end) as batch_requests,
-           cast(sum(case when metric = 'num_model_requests' and batch then value else 0 end) as double)
-               / nullif(sum(case when metric = 'num_model_requests' then value end), 0) as batch_share,
-           sum(case when metric = 'input_tokens' then value end) as input_tokens,
-           sum(case when metric = 'input_cached_tokens' then value end) as input_cached_tokens,
-           cast(sum(case when metric = 'input_cached_tokens' then value end) as double)
-               / nullif(sum(case when metric = 'input_tokens' then value end), 0) as cache_hit_ratio
-    from staging.stg_usage
-    where kind = 'completions'
+           sum(num_model_requests) as requests,
+           sum(case when batch then num_model_requests end) as batch_requests,
+           cast(sum(case when batch then coalesce(num_model_requests, 0) else 0 end) as double)
+               / nullif(sum(num_model_requests), 0) as batch_share,
+           sum(input_tokens) as input_tokens,
+           sum(input_cached_tokens) as input_cached_tokens,
+           cast(sum(input_cached_tokens) as double) / nullif(sum(input_tokens), 0) as cache_hit_ratio
+    from intermediate.int_completions_daily
     group by cast(date_trunc('month', day) as date), model, project_id
 )
 select u.*,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import requests
+from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
@@ -80,8 +81,10 @@ class _RunSession(requests.Session):
 
 
 def rest_client(client: UsageClient) -> RESTClient:
+    # The runtime configuration only shapes dlt's own HTTP error messages, which the session pre-empts: its defaults
+    # are enough, and resolving it would search every config provider on every run.
     return RESTClient(base_url=client.base_url, headers=client.headers, data_selector="data",
-                      session=_RunSession(client))
+                      session=_RunSession(client), config=RuntimeConfiguration())
 
 
 def list_items(rest: RESTClient, dl: DirectoryList, project_id: str | None = None,
