@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -79,6 +80,37 @@ def test_report_on_empty_or_missing_warehouse_is_a_clear_message(tmp_path):
     assert p.returncode == 2 and "no warehouse" in p.stderr and "Traceback" not in p.stderr
     p = cli("report", "--db", str(empty), "--month", "2026-13")
     assert p.returncode == 2 and "--month" in p.stderr
+
+
+def test_report_export_and_status_only_read(tmp_path):
+    """Read paths never write: not the warehouse file, not a view, not dlt's working folder. Without current views
+    they refuse in one line that names the command that applies them."""
+    org = Org(seed=5, days=20, now=NOW)
+    db = tmp_path / "w.duckdb"
+    with Sandbox(org) as sb:
+        load(sb, db, start=midnight(NOW) - 5 * DAY, endpoints=["costs", "completions"])
+
+    def snapshot() -> tuple[str, list[str]]:
+        return hashlib.sha256(db.read_bytes()).hexdigest(), sorted(str(p) for p in tmp_path.rglob("*"))
+
+    html_file, out = tmp_path / "r.html", tmp_path / "out"
+    before = snapshot()
+    for args in (("report",), ("report", "--html", str(html_file)), ("export", str(out))):
+        p = cli(*args, "--db", str(db))
+        assert p.returncode == 2 and "openai-usage views" in p.stderr and len(p.stderr.splitlines()) == 1, p.stderr
+    assert cli("status", "--db", str(db)).returncode == 0
+    assert snapshot() == before
+    assert cli("views", "--db", str(db)).returncode == 0
+    with_views = snapshot()
+    assert with_views[0] != before[0]
+    for args in (("report",), ("status",)):
+        assert cli(*args, "--db", str(db)).returncode == 0
+    assert snapshot() == with_views
+    assert cli("report", "--html", str(html_file), "--db", str(db)).returncode == 0
+    assert cli("export", str(out), "--db", str(db)).returncode == 0
+    digest, files = snapshot()
+    assert digest == with_views[0]
+    assert {f for f in files if not f.startswith((str(html_file), str(out)))} == set(with_views[1])
 
 
 def test_html_report_renders_in_headless_chromium_without_console_errors(warehouse, tmp_path):
