@@ -239,10 +239,16 @@ def test_bad_key_and_project_key_fail_with_the_admin_key_message(sandbox, db, ke
     with pytest.raises(AuthError) as e:
         load(sandbox, db, api_key=key, endpoints=["completions"])
     assert status in str(e.value) and "admin key" in str(e.value) and key not in str(e.value)
-    if db.exists():  # nothing half-written: no usage table was created
-        sql = "select count(*) from information_schema.tables where table_name = 'usage_completions'"
-        assert not query(db, sql)[0][0]
+    assert not db.exists()  # a failed first load leaves no file behind, not even an empty one
 
+
+
+def test_a_failed_load_of_an_existing_warehouse_keeps_it(sandbox, db):
+    load(sandbox, db, endpoints=["costs"], start=midnight(NOW) - 3 * DAY)
+    before = query(db, "select count(*), sum(amount_value) from openai_usage.costs")
+    with pytest.raises(AuthError):
+        load(sandbox, db, api_key="sk-admin-not-the-right-one", endpoints=["costs"])
+    assert query(db, "select count(*), sum(amount_value) from openai_usage.costs") == before
 
 
 def test_one_request_slot_across_all_endpoints_never_deadlocks(org, db):

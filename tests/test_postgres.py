@@ -190,3 +190,61 @@ def test_bad_destinations_fail_in_one_line_without_secrets(postgres: PostgresSer
                                                            "DESTINATION__POSTGRES__CREDENTIALS": wrong})
     assert refused.returncode != 0 and refused.stderr.strip().count("\n") == 0
     assert "not-the-password-123" not in refused.stdout + refused.stderr
+
+
+def _norm_report(data: Any) -> dict[str, Any]:
+    fields = ("first_day", "last_day", "month", "projects", "line_items", "models", "api_keys", "anomalies",
+              "batch_cache", "billed_vs_usage", "daily_by_item", "daily_tokens_by_model")
+    out: dict[str, Any] = {f: getattr(data, f) for f in fields}
+    for f in fields[3:]:
+        # ties in an ORDER BY may come in either order on two engines: the rows, not their order among equals
+        out[f] = Counter(tuple(_norm(v) for v in r) for r in out[f])
+    out["mtd"] = {k: _norm(v) for k, v in (data.mtd or {}).items()}
+    return out
+
+
+def test_report_export_and_status_read_any_destination_through_its_sql_client(pg: str, tmp_path: Path) -> None:
+    """`report`, `export` and `status` on a PostgreSQL destination: the same numbers as on DuckDB, the billed total
+    equal to the generator's, and nothing written to the warehouse."""
+    from openai_usage.reports import data as report_data
+
+    org = Org(seed=31, days=50, now=NOW)
+    db = tmp_path / "duck.duckdb"
+    with Sandbox(org) as sb:
+        _load_both(sb, db, start=midnight(NOW) - 45 * DAY)
+    duck, pgw = Warehouse(db=db), Warehouse(pg)
+    assert _norm_report(report_data.read(pgw)) == _norm_report(report_data.read(duck))
+    october = dt.date(2026, 10, 1)
+    assert _norm_report(report_data.read(pgw, october)) == _norm_report(report_data.read(duck, october))
+
+    def relations() -> Counter:
+        with pgw.connect() as sql:
+            return Counter(sql.rows("select table_schema, table_name, table_type from information_schema.tables "
+                                    "where table_schema in ('openai_usage', 'staging', 'intermediate', 'reporting')"))
+
+    before = relations()
+    env = {"OPENAI_USAGE_NOW": str(NOW)}
+    terminal = _cli("report", "--destination", pg, env=env)
+    assert terminal.returncode == 0, terminal.stderr
+    month_start = midnight(NOW) - 23 * DAY  # 2026-11-01
+    assert f"${truth.grand_total(org, 'costs', 'amount_value', month_start, now=NOW):,.2f}" in terminal.stdout
+    page = tmp_path / "pg.html"
+    assert _cli("report", "--destination", pg, "--html", str(page), env=env).returncode == 0
+    assert "Spend by project" in page.read_text() and "proj_" not in page.read_text()
+    out = tmp_path / "export"
+    exported = _cli("export", str(out), "--destination", pg, env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert _cli("status", "--destination", pg, env=env).returncode == 0
+    assert relations() == before  # read paths: no table, view or schema created or dropped
+
+    import pyarrow.parquet as pq
+
+    names = {f.name for f in out.glob("*.parquet")}
+    assert {"openai_usage.costs.parquet", "reporting.daily_costs.parquet", "reporting.daily_usage.parquet"} <= names
+    with pgw.connect() as sql:
+        for f in out.glob("*.parquet"):
+            schema, name = f.name.removesuffix(".parquet").split(".")
+            assert pq.read_table(f).num_rows == sql.rows(f"select count(*) from {schema}.{name}")[0][0], f.name
+    billed = sum(Decimal(str(v)) for v in pq.read_table(out / "openai_usage.costs.parquet").column(
+        "amount_value").to_pylist() if v is not None)
+    assert billed == truth.grand_total(org, "costs", "amount_value", midnight(NOW) - 45 * DAY, now=NOW)

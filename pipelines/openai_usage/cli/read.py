@@ -14,16 +14,18 @@ from .app import db_option, destination_option, err, main, out, run
 
 @main.command()
 @db_option
+@destination_option
 @click.option("--month", help="Month to report (YYYY-MM); default: the newest month with data.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a self-contained HTML report with charts to this file instead.")
-def report(db: Path, month: str | None, html_file: Path | None) -> None:
+def report(db: Path, destination: str, month: str | None, html_file: Path | None) -> None:
     """Spend and usage rollups: in the terminal, or as an HTML file."""
 
     def go() -> None:
+        from ..load.warehouse import Warehouse
         from ..reports import data
 
-        rows = data.read(db, data.parse_month(month))
+        rows = data.read(Warehouse(destination, db), data.parse_month(month))
         if html_file is not None:
             from ..reports import html
 
@@ -40,14 +42,16 @@ def report(db: Path, month: str | None, html_file: Path | None) -> None:
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @db_option
+@destination_option
 @click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet", show_default=True)
-def export(out_dir: Path, db: Path, fmt: str) -> None:
+def export(out_dir: Path, db: Path, destination: str, fmt: str) -> None:
     """Write every table and reporting view to OUT_DIR as Parquet."""
 
     def go() -> None:
+        from ..load.warehouse import Warehouse
         from ..reports.export import export_parquet
 
-        files = export_parquet(db, out_dir)
+        files = export_parquet(Warehouse(destination, db), out_dir)
         err.print(f"wrote {len(files)} Parquet files to {out_dir}")
 
     run(go)

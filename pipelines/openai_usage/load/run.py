@@ -62,9 +62,12 @@ def validate(req: LoadRequest) -> Options:
 
 
 def run_load(req: LoadRequest, progress: Progress | None = None) -> RunSummary:
+    new_file = req.warehouse.local and not req.db.expanduser().exists()
     try:
         return _run_load(req, progress)
     except Exception as e:  # missing credentials surface from state sync, client set-up or a step, often wrapped
+        if new_file:
+            _remove_if_empty(req.db.expanduser())
         cause = root_cause(e)
         if isinstance(cause, ConfigFieldMissingException):
             wh, name = req.warehouse, req.warehouse.destination
@@ -72,6 +75,25 @@ def run_load(req: LoadRequest, progress: Progress | None = None) -> RunSummary:
                               f".dlt/secrets.toml under [destination.{name}] or as "
                               f"DESTINATION__{name.upper()}__{cause.fields[0].upper()}") from None
         raise
+
+
+def _remove_if_empty(db: Path) -> None:
+    """A first run that failed leaves no file behind: dlt opens the DuckDB file (creating it) to look for state
+    before it extracts anything, so without this a failed first load would leave an empty warehouse."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            held = con.execute("select count(*) from information_schema.tables where table_schema <> 'main'"
+                               ).fetchone()[0]
+        finally:
+            con.close()
+    except (duckdb.Error, OSError):
+        return  # busy or unreadable: leave it
+    if held == 0:
+        for f in (db, db.with_name(db.name + ".wal")):
+            f.unlink(missing_ok=True)
 
 
 def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:

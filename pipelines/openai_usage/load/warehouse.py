@@ -34,6 +34,7 @@ DIALECTS = {"duckdb": "duckdb", "motherduck": "duckdb", "postgres": "postgres", 
 class Sql(Protocol):
     def execute(self, sql: str) -> None: ...
     def rows(self, sql: str) -> list[tuple[Any, ...]]: ...
+    def arrow(self, sql: str) -> Iterator[Any]: ...  # the result as pyarrow tables or batches of one schema
     def transaction(self) -> AbstractContextManager[None]: ...
 
 
@@ -167,6 +168,15 @@ class _DuckSql:
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
 
+    def arrow(self, sql: str) -> Iterator[Any]:
+        reader = self.con.execute(sql).to_arrow_reader(100_000)  # streamed: memory stays flat
+        empty = True
+        for batch in reader:
+            empty = False
+            yield batch
+        if empty:
+            yield reader.schema.empty_table()
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.con.begin()
@@ -194,6 +204,15 @@ class _DltSql:
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self.client.execute_sql(sql) or []]
+
+    def arrow(self, sql: str) -> Iterator[Any]:
+        import pyarrow as pa
+
+        # dlt infers each chunk's types from its values; one table keeps a column typed even where a chunk is null.
+        with self.client.execute_query(sql) as cursor:
+            chunks = list(cursor.iter_arrow(chunk_size=100_000))
+        if chunks:
+            yield pa.concat_tables(chunks, promote_options="permissive")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

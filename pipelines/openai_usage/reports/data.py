@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from ..errors import ConfigError
 from ..load.warehouse import Warehouse
+from ..transform.transpile import statements
 from ..transform.views import require_views
 
 
@@ -45,53 +44,66 @@ def parse_month(text: str | None) -> dt.date | None:
         raise ConfigError(f"--month: {text!r} is not a month (use YYYY-MM)") from None
 
 
-def read(db: Path, month: dt.date | None = None) -> ReportData:
-    """Read only: the warehouse and its views must exist (`load` applies them); nothing is created here."""
-    wh = Warehouse(db=db)
+MTD_COLUMNS = ("month", "as_of_day", "currency", "mtd_amount", "prior_same_days_amount", "change_amount",
+               "change_ratio", "days_elapsed", "days_in_month", "forecast_month_end")
+
+
+def _day(d: dt.date) -> str:
+    return f"date '{d:%Y-%m-%d}'"  # a date computed here, never text from the user
+
+
+def read(target: Path | Warehouse, month: dt.date | None = None) -> ReportData:
+    """Read only, through the warehouse's own SQL client (a DuckDB file or any dlt destination): the warehouse and
+    its views must exist (`load` applies them); nothing is created here. The queries are DuckDB SQL, transpiled for
+    the destination like the views."""
+    wh = target if isinstance(target, Warehouse) else Warehouse(db=target)
     wh.require()
     require_views(wh)
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        data = ReportData(str(db), month)
-        data.first_day, data.last_day = con.execute("select min(day), max(day) from staging.stg_costs").fetchone()
+    dialect = wh.dialect
+    with wh.connect(read_only=True) as sql:
+        def q(text: str) -> list[tuple]:
+            return [tuple(r) for r in sql.rows(statements(text, dialect)[0])]
+
+        data = ReportData(wh.label, month)
+        data.first_day, data.last_day = q("select min(day), max(day) from staging.stg_costs")[0]
         if data.empty:
             return data
         m = month or data.last_day.replace(day=1)
         data.month = m
         nxt = (m.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        q = lambda sql, *p: con.execute(sql, list(p)).fetchall()  # noqa: E731
-        row = con.execute("select * from reporting.month_to_date").fetchone()
-        if row:
-            cols = [d[0] for d in con.description]
-            data.mtd = dict(zip(cols, row, strict=True))
-        data.projects = q("select project_name, currency, amount "
-                          "from reporting.monthly_costs where month = ? order by amount desc", m)
-        data.line_items = q("select line_item, sum(amount) as amount from reporting.daily_costs "
-                            "where day >= ? and day < ? group by 1 order by 2 desc", m, nxt)
-        data.models = q("select model, amount, input_tokens, output_tokens, cost_per_million_tokens "
-                        "from reporting.model_costs where month = ? order by amount desc nulls last", m)
+        in_month = f"day >= {_day(m)} and day < {_day(nxt)}"
+        rows = q(f"select {', '.join(MTD_COLUMNS)} from reporting.month_to_date")
+        if rows:
+            data.mtd = dict(zip(MTD_COLUMNS, rows[0], strict=True))
+        data.projects = q(f"select project_name, currency, amount from reporting.monthly_costs "
+                          f"where month = {_day(m)} order by amount desc")
+        data.line_items = q(f"select line_item, sum(amount) as amount from reporting.daily_costs where {in_month} "
+                            "group by line_item order by amount desc")
+        data.models = q(f"select model, amount, input_tokens, output_tokens, cost_per_million_tokens "
+                        f"from reporting.model_costs where month = {_day(m)} order by amount desc nulls last")
         data.api_keys = q(
-            "select api_key_name, project_name, coalesce(user_email, user_name), sum(value) as tokens "
-            "from reporting.daily_usage where day >= ? and day < ? and api_key_id is not null "
+            "select api_key_name, project_name, coalesce(user_email, user_name) as who, sum(value) as tokens "
+            f"from reporting.daily_usage where {in_month} and api_key_id is not null "
             "and kind in ('completions', 'embeddings') and metric in ('input_tokens', 'output_tokens') "
-            "group by 1, 2, 3 order by 4 desc limit 10", m, nxt)
-        data.anomalies = q("select day, dimension, key_name, measure, value, trailing_mean, ratio "
-                           "from reporting.anomalies "
-                           "where day > ? qualify row_number() over (partition by dimension order by day desc, "
-                           "ratio desc) <= 5 order by day desc, ratio desc",
-                           data.last_day - dt.timedelta(days=30))
+            "group by api_key_name, project_name, coalesce(user_email, user_name) order by tokens desc limit 10")
+        # The five newest per dimension, written without QUALIFY so every engine keeps the final order.
+        data.anomalies = q(
+            "select day, dimension, key_name, measure, value, trailing_mean, ratio from ("
+            "select day, dimension, key_name, measure, value, trailing_mean, ratio, row_number() over "
+            "(partition by dimension order by day desc, ratio desc) as n from reporting.anomalies "
+            f"where day > {_day(data.last_day - dt.timedelta(days=30))}) as a "
+            "where n <= 5 order by day desc, ratio desc")
         data.batch_cache = q(
-            "select model, sum(requests), sum(batch_requests), sum(input_tokens), sum(input_cached_tokens) "
-            "from reporting.batch_and_cache where month = ? group by model order by 2 desc", m)
+            "select model, sum(requests) as requests, sum(batch_requests), sum(input_tokens), "
+            f"sum(input_cached_tokens) from reporting.batch_and_cache where month = {_day(m)} group by model "
+            "order by requests desc")
         data.billed_vs_usage = q(
             "select day, sum(billed_amount), sum(billed_tokens), sum(usage_tokens), sum(token_difference) "
-            "from reporting.billed_vs_usage where day > ? group by day order by day desc",
-            data.last_day - dt.timedelta(days=7))
-        data.daily_by_item = q("select day, line_item, sum(amount) from reporting.daily_costs "
-                               "where day >= ? and day < ? group by 1, 2 order by 1", m, nxt)
+            f"from reporting.billed_vs_usage where day > {_day(data.last_day - dt.timedelta(days=7))} "
+            "group by day order by day desc")
+        data.daily_by_item = q(f"select day, line_item, sum(amount) from reporting.daily_costs where {in_month} "
+                               "group by day, line_item order by day")
         data.daily_tokens_by_model = q(
             "select day, model, sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) "
-            "from reporting.daily_tokens where day >= ? and day < ? group by 1, 2 order by 1", m, nxt)
+            f"from reporting.daily_tokens where {in_month} group by day, model order by day")
         return data
-    finally:
-        con.close()
