@@ -95,3 +95,38 @@ def test_no_key_anywhere_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("SOURCES__OPENAI_USAGE__API_KEY", raising=False)
     with pytest.raises(ConfigError, match="no admin key"):
         openai_usage_source()
+
+
+def test_the_source_over_several_windows_short_pages_and_later_page_faults(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hourly over ten days is two windows per endpoint (168 buckets a page at most); every page is cut short, so each
+    window takes several; 500s, drops and truncated bodies land on later pages; then a plain run, the clock moves, and
+    a plain run again. Every run ends equal to the truth."""
+    from openai_usage.simulator import Org
+    from openai_usage.simulator.faults import FaultPlan
+    from openai_usage.summary import RunSummary
+
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN)
+    org = Org(seed=19, days=14, now=NOW)
+    start = midnight(NOW) - 10 * DAY
+    names = ["completions", "embeddings", "costs"]
+    faults = FaultPlan.parse(["short:size=20", "500:page=3,every=2", "drop:page=2,every=3", "truncate:page=4,every=2"])
+    with Sandbox(org, faults=faults, retry_after="0") as sb:
+        pipeline = their_pipeline(tmp_path, "shapes")
+        db = tmp_path / "finance.duckdb"
+        first = RunSummary()
+        pipeline.run(openai_usage_source(endpoints=names, bucket_width="1h", start=start, base_url=sb.url, now=NOW,
+                                         directory=False, max_backoff=0.05, summary=first))
+        assert first.retries > 0 and first.pages > 2 * len(names) * 2  # several short pages in each window
+
+        def matches() -> None:
+            for name in names:
+                width = "1d" if name == "costs" else "1h"
+                assert assert_matches_truth(db, org, name, start, width=width, dataset="openai_spend") > 0, name
+
+        matches()
+        for run_now in (NOW, NOW + 5 * 3600):  # a plain run at once, then one five hours on
+            org.clock.set(run_now)
+            pipeline.run(openai_usage_source(endpoints=names, bucket_width="1h", base_url=sb.url, now=run_now,
+                                             directory=False, max_backoff=0.05))
+            matches()

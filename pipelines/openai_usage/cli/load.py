@@ -122,7 +122,7 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
     """Load usage and costs incrementally into DuckDB (or another warehouse, see --destination)."""
 
     def go() -> None:
-        from ..load.run import LoadRequest, run_load, validate
+        from ..load.run import LoadRequest, run_load
         from ..transform.views import apply_views
 
         lean_memory()
@@ -130,7 +130,6 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
                           start=start, end=end, reread=reread, concurrency=concurrency, timeout=timeout,
                           max_attempts=max_attempts, group_by=_group_by(group_by), directory=directory,
                           destination=destination)
-        validate(req)
         with Progress(err.is_terminal and not verbose) as progress:
             summary = run_load(req, progress)
         print_summary(summary)

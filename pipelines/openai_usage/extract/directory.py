@@ -18,8 +18,8 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 from ..catalogue import DirectoryList
-from ..errors import ConfigError, PaginationError, TransientError
-from .http import UsageClient
+from ..errors import PaginationError, RequestRejected, TransientError
+from .http import UsageClient, failed_transport
 
 
 class AfterIdPaginator(JSONResponseCursorPaginator):
@@ -59,13 +59,8 @@ class _RunSession(requests.Session):
             self.client.stats.add("requests")
             try:
                 resp = super().send(request, **kwargs)
-            except requests.Timeout:
-                raise TransientError(f"timed out reading {path}") from None
-            except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
-                    requests.exceptions.MissingSchema) as e:  # can never succeed: not retried
-                raise ConfigError(f"--base-url: cannot request {path}: {e}") from None
             except requests.RequestException as e:
-                raise TransientError(f"connection problem on {path}: {type(e).__name__}") from None
+                raise failed_transport(_kind(e), e, path) from None
             if resp.status_code != 200:
                 raise self.client.error_for(resp.status_code, resp.content, resp.headers.get("retry-after"),
                                             resp.reason or "", path)
@@ -74,10 +69,19 @@ class _RunSession(requests.Session):
             except ValueError:
                 raise TransientError(f"{path} answered with a broken JSON body") from None
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise TransientError(f"{path} answered without a `data` list")
+                raise RequestRejected(f"{path} answered without a `data` list")
         self.client.limit.succeeded()
         self.client.stats.add("pages")
         return resp
+
+
+def _kind(e: requests.RequestException) -> str:
+    if isinstance(e, requests.Timeout):
+        return "timeout"
+    if isinstance(e, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema
+                  | requests.exceptions.MissingSchema):
+        return "unusable_url"
+    return "connection"
 
 
 def rest_client(client: UsageClient) -> RESTClient:

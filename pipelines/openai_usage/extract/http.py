@@ -254,8 +254,18 @@ def _results(bucket: dict[str, Any]) -> list[Any]:
 def transport_error(e: Exception, path: str) -> OpenAIUsageError:
     """What an httpx failure means for the run: worth retrying, or never going to work."""
     if isinstance(e, httpx.TimeoutException):
+        return failed_transport("timeout", e, path)
+    if isinstance(e, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return failed_transport("unusable_url", e, path)
+    return failed_transport("connection", e, path)
+
+
+def failed_transport(kind: str, e: Exception, path: str) -> OpenAIUsageError:
+    """The run's error for a request that got no answer, whichever HTTP library sent it (`kind`: timeout,
+    unusable_url, connection). An unusable URL can never succeed, so it is bad input and never retried."""
+    if kind == "timeout":
         return TransientError(f"timed out reading {path}")
-    if isinstance(e, httpx.UnsupportedProtocol | httpx.InvalidURL):  # can never succeed: not retried
+    if kind == "unusable_url":
         return ConfigError(f"--base-url: cannot request {path}: {e}")
     return TransientError(f"connection problem on {path}: {type(e).__name__}")
 

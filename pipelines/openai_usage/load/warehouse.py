@@ -150,11 +150,7 @@ class Warehouse:
             finally:
                 con.close()
             return
-        import dlt
-
-        pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, pipelines_dir=str(self.working_dir()),
-                                destination=self.dlt_destination(), dataset_name=DATASET)
-        with pipeline.sql_client() as client:
+        with self.pipeline().sql_client() as client:
             yield _DltSql(client, dbapi=self.dialect == "postgres")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..load.warehouse import Warehouse
-from ..transform.transpile import statements
+from ..transform.transpile import query
 from ..transform.views import require_views
 
 
@@ -62,7 +62,7 @@ def read(target: Path | Warehouse, month: dt.date | None = None) -> ReportData:
     dialect = wh.dialect
     with wh.connect(read_only=True) as sql:
         def q(text: str) -> list[tuple]:
-            return [tuple(r) for r in sql.rows(statements(text, dialect)[0])]
+            return query(sql, text, dialect)
 
         data = ReportData(wh.label, month)
         data.first_day, data.last_day = q("select min(day), max(day) from staging.stg_costs")[0]

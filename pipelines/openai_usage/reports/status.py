@@ -13,7 +13,7 @@ from .. import catalogue
 from ..errors import OpenAIUsageError, StaleData
 from ..load.warehouse import DATASET, Warehouse
 from ..timeutil import human
-from ..transform.transpile import statements
+from ..transform.transpile import query
 
 
 @dataclass
@@ -44,7 +44,7 @@ def read(target: Path | Warehouse) -> Status:
     dialect = wh.dialect
 
     def q(sql: Any, text: str) -> list[tuple[Any, ...]]:
-        return sql.rows(statements(text, dialect)[0])
+        return query(sql, text, dialect)
 
     try:
         with wh.connect(read_only=True) as sql:

@@ -8,6 +8,8 @@ Engine differences that sqlglot does not cover on its own are kept here, small a
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
@@ -39,6 +41,11 @@ def statements(sql: str, dialect: str) -> list[str]:
             tree = tree.transform(_values_to_unnest)
         out.append(tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE))
     return out
+
+
+def query(sql: Any, text: str, dialect: str) -> list[tuple[Any, ...]]:
+    """Rows of one DuckDB-SQL query, run on the warehouse's own SQL client in its dialect."""
+    return [tuple(r) for r in sql.rows(statements(text, dialect)[0])]
 
 
 def replace_fallback(statement: str, dialect: str) -> str | None:
