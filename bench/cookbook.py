@@ -47,7 +47,8 @@ def main() -> None:
             if a.endpoints and name not in a.endpoints.split(","):
                 continue
             width = a.width if a.width in ep.widths else "1d"
-            params = {"start_time": a.start, "end_time": a.end, "bucket_width": width, "group_by": list(ep.group_by)}
+            params = {"start_time": a.start, "end_time": a.end, "bucket_width": width,
+                      "group_by": list(ep.sure_group_by)}
             df = pd.DataFrame(fetch(client, ep.path, params))
             if df.empty:
                 continue

@@ -22,7 +22,7 @@ def make_source(base_url: str, key: str, start: int, end: int, width: str, names
             page = None
             while True:
                 params = {"start_time": start, "end_time": end, "bucket_width": w,
-                          "limit": ep.max_limit(w), "group_by": list(ep.group_by)}
+                          "limit": ep.max_limit(w), "group_by": list(ep.sure_group_by)}
                 if page:
                     params["page"] = page
                 body = client.get(ep.path, params=params).json()

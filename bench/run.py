@@ -99,7 +99,7 @@ def prefetch(url: str, start: int, width: str, folder: Path) -> int:
             lo = start - start % WIDTH_SECONDS[w]
             hi = ceil(NOW + 1, w)
             for a, b in windows(lo, hi, w, ep.max_limit(w)):
-                params = request_params(ep, a, None if b == hi else b, w, ep.group_by)
+                params = request_params(ep, a, None if b == hi else b, w, ep.sure_group_by)
                 page_no = 0
                 while True:
                     r = c.get(ep.path, params=params)
@@ -121,7 +121,7 @@ def serving_rate(url: str, folder_pages: int, start: int, width: str, rows: int,
         w = width if width in ep.widths else "1d"
         lo = start - start % WIDTH_SECONDS[w]
         hi = ceil(NOW + 1, w)
-        jobs += [(ep.path, request_params(ep, a, None if b == hi else b, w, ep.group_by))
+        jobs += [(ep.path, request_params(ep, a, None if b == hi else b, w, ep.sure_group_by))
                  for a, b in windows(lo, hi, w, ep.max_limit(w))]
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=600,
                       limits=httpx.Limits(max_connections=concurrency)) as c:

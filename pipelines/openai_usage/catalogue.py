@@ -55,6 +55,34 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Billing:
+    """How Costs names what a usage endpoint measures: `meters` appear in line items as "<model>, <meter>", `items`
+    as plain names. Each maps to the signed sum of metrics that is its quantity: ((metric, +1 or -1), ...)."""
+
+    unit: str | None
+    meters: dict[str, tuple[tuple[str, int], ...]]
+    items: dict[str, tuple[tuple[str, int], ...]]
+
+    def quantity(self, name: str) -> tuple[tuple[str, int], ...]:
+        return self.meters.get(name) or self.items[name]
+
+
+def _billing(name: str, spec: dict[str, Any] | None, metrics: set[str]) -> Billing | None:
+    if not spec:
+        return None
+
+    def terms(parts: list[str]) -> tuple[tuple[str, int], ...]:
+        out = tuple((p.lstrip("-"), -1 if p.startswith("-") else 1) for p in parts)
+        bad = [m for m, _ in out if m not in metrics]
+        if bad:
+            raise ValueError(f"catalogue: {name} bills by unknown metric {bad[0]!r}")
+        return out
+
+    return Billing(spec.get("unit"), {k: terms(v) for k, v in (spec.get("meters") or {}).items()},
+                   {k: terms(v) for k, v in (spec.get("items") or {}).items()})
+
+
+@dataclass(frozen=True)
 class Endpoint:
     name: str
     path: str
@@ -70,11 +98,18 @@ class Endpoint:
     filters: dict[str, str]  # query parameter -> the dimension it filters on (the simulator honours them)
     dimensions: tuple[Column, ...]
     metrics: tuple[Column, ...]
+    refusable: tuple[str, ...] = ()  # dimensions asked for that the API may refuse: the run then goes on without
+    billing: Billing | None = None
     sim: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def columns(self) -> tuple[Column, ...]:
         return self.dimensions + self.metrics
+
+    @property
+    def sure_group_by(self) -> tuple[str, ...]:
+        """The dimensions every version of the API groups by (`group_by` less the refusable ones)."""
+        return tuple(d for d in self.group_by if d not in self.refusable)
 
     def width_for(self, requested: str) -> str:
         """The requested bucket width where this endpoint offers it, else its own (costs come daily only)."""
@@ -125,11 +160,18 @@ class DirectoryList:
     columns: tuple[DirectoryColumn, ...]
     max_limit: int
     default_limit: int
+    single: bool = False  # answers one object, not a page of them
+    scope: str | None = None  # organization | project: lists of both scopes share one table
 
     def arrow_schema(self) -> pa.Schema:
-        """The table contract: `project_id` first for per-project lists, then the listed columns, then when
-        this run last saw the item (so an item gone from the directory is visible as such)."""
-        fields = [pa.field("project_id", pa.string(), nullable=False)] if self.per_project else []
+        """The table contract: `project_id` first for per-project lists (after `scope` and `scope_id` for scoped
+        ones), then the listed columns, then when this run last saw the item (so an item gone from the directory is
+        visible as such)."""
+        if self.scope:
+            fields = [pa.field("scope", pa.string(), nullable=False), pa.field("scope_id", pa.string(), nullable=False),
+                      pa.field("project_id", pa.string())]
+        else:
+            fields = [pa.field("project_id", pa.string(), nullable=False)] if self.per_project else []
         fields += [pa.field(c.name, c.arrow, nullable=c.name not in self.primary_key) for c in self.columns]
         fields.append(pa.field("last_seen_at", pa.timestamp("us", tz="UTC"), nullable=False))
         return pa.schema(fields)
@@ -155,7 +197,8 @@ def directory_lists() -> dict[str, DirectoryList]:
             name=name, path=spec["path"], table=spec["table"], object=spec["object"],
             params={k: str(v) for k, v in (spec.get("params") or {}).items()},
             per_project=bool(spec.get("per_project")), primary_key=tuple(spec["primary_key"]), columns=cols,
-            max_limit=int(spec.get("limit", limit)["max"]), default_limit=int(spec.get("limit", limit)["default"]))
+            max_limit=int(spec.get("limit", limit)["max"]), default_limit=int(spec.get("limit", limit)["default"]),
+            single=bool(spec.get("single")), scope=spec.get("scope"))
     return out
 
 
@@ -185,6 +228,8 @@ def load(path: Path | None = None) -> dict[str, Endpoint]:
             filters=dict(spec.get("filters", {})),
             dimensions=tuple(Column(d, dim_types[d], (d,)) for d in dims),
             metrics=tuple(_metric(m, s) for m, s in spec["metrics"].items()),
+            refusable=tuple(spec.get("refusable", ())),
+            billing=_billing(name, spec.get("billing"), set(spec["metrics"])),
             sim=spec.get("sim", {}),
         )
     return out
@@ -211,10 +256,29 @@ QUARANTINE_SCHEMA = pa.schema([
 ])
 
 
+RESTATEMENTS_TABLE = "restatements"
+# Figures the API changed after a bucket had closed: one row per (table, bucket, group, metric) whose re-read value
+# differs from the one held. A group that appeared has no old value; one that vanished has no new value.
+RESTATEMENTS_SCHEMA = pa.schema([
+    pa.field("table_name", pa.string(), nullable=False),
+    pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("bucket_width", pa.string(), nullable=False),
+    pa.field("dimensions", pa.string(), nullable=False),  # the group's dimensions as sorted JSON
+    pa.field("metric", pa.string(), nullable=False),
+    pa.field("old_value", pa.decimal128(38, 12)),
+    pa.field("new_value", pa.decimal128(38, 12)),
+    pa.field("change", pa.string(), nullable=False),  # changed | appeared | vanished
+    pa.field("detected_at", pa.timestamp("us", tz="UTC"), nullable=False),
+])
+RESTATEMENTS_KEY = ["table_name", "start_time", "bucket_width", "dimensions", "metric", "detected_at"]
+
+
 def contract_tables() -> dict[str, pa.Schema]:
     """Every table the pipeline writes, by name, with its Arrow contract."""
     tables = {ep.table: ep.arrow_schema() for ep in endpoints().values()}
     tables[QUARANTINE_TABLE] = QUARANTINE_SCHEMA
+    tables[RESTATEMENTS_TABLE] = RESTATEMENTS_SCHEMA
     return tables | {d.table: d.arrow_schema() for d in directory_lists().values()}
 
 

@@ -52,6 +52,10 @@ class AuthError(OpenAIUsageError):
 class RequestRejected(OpenAIUsageError):
     """The API refused a request that retrying cannot fix (a 4xx other than 401/403/408/409/429)."""
 
+    def __init__(self, message: str, status: int | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.param = status, param  # the answer's status and the parameter its error names
+
 
 class PaginationError(OpenAIUsageError):
     """The API's cursors misbehaved (repeating cursor, runaway page count)."""

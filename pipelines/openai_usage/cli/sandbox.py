@@ -24,11 +24,14 @@ from .app import main, run
               help="e.g. 429:every=5, 500:p=0.1,burst=3, costs_quirk (repeatable). Kinds: " + ", ".join(KINDS))
 @click.option("--fault-seed", type=int, default=0, show_default=True)
 @click.option("--admin-key", "admin_keys", multiple=True, help="Admin keys to accept (default: the sandbox key).")
+@click.option("--costs-by-key/--no-costs-by-key", default=False, show_default=True,
+              help="Answer Costs grouped by api_key_id (the spec offers it; the live API refused it with 400 in "
+                   "2026-07, which is the default here).")
 @click.option("--truth", "truth_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the exact daily totals of every endpoint as JSON to this file and exit.")
 def sandbox(port: int, seed: int, days: int, scale: float, now_text: str | None, latency_ms: float,
             jitter_ms: float, faults: tuple[str, ...], fault_seed: int, admin_keys: tuple[str, ...],
-            truth_file: Path | None) -> None:
+            costs_by_key: bool, truth_file: Path | None) -> None:
     """Serve a synthetic organization on 127.0.0.1 that behaves like the OpenAI Admin API."""
 
     def go() -> None:
@@ -41,7 +44,8 @@ def sandbox(port: int, seed: int, days: int, scale: float, now_text: str | None,
             plan = FaultPlan.parse(list(faults), fault_seed)
         except FaultSpecError as e:
             raise ConfigError(str(e)) from None
-        org = Org(seed=seed, days=days, now=parse_time(now_text, "--now") if now_text else None, scale=scale)
+        org = Org(seed=seed, days=days, now=parse_time(now_text, "--now") if now_text else None, scale=scale,
+                  costs_by_key=costs_by_key)
         if truth_file is not None:
             n = truth.write_file(org, truth_file)
             click.echo(f"wrote ground truth for {n} endpoints to {truth_file}", err=True)

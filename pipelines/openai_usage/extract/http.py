@@ -185,7 +185,7 @@ class UsageClient:
 
     def error_for(self, status: int, body: bytes, retry_after: str | None, reason: str, path: str) -> Exception:
         """What an answer other than 200 means for the run (a 429 also halves the request limit)."""
-        message = _error_message(body, reason)
+        message, param = _error_message(body, reason)
         if status == 429:
             self.limit.throttled()
             return TransientError(f"rate limited on {path}", _retry_after(retry_after))
@@ -193,7 +193,7 @@ class UsageClient:
             return TransientError(f"{path} answered {status}: {message}", _retry_after(retry_after))
         if status in (401, 403):
             return AuthError(f"the API refused the key ({status}: {message}); {ADMIN_KEY_HELP}")
-        return RequestRejected(f"{path} answered {status}: {message}")
+        return RequestRejected(f"{path} answered {status}: {message}", status, param)
 
     # ---------------------------------------------------------------- pagination
     def pages(self, ep: Endpoint, params: list[tuple[str, Any]], max_pages: int) -> Iterator[list[dict[str, Any]]]:
@@ -277,12 +277,13 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _error_message(body: bytes, reason: str) -> str:
+def _error_message(body: bytes, reason: str) -> tuple[str, str | None]:
+    """The message of an error answer, and the parameter it names (OpenAI's `error.param`), if any."""
     try:
         err = orjson.loads(body).get("error") or {}
-        return str(err.get("message") or reason)
+        return str(err.get("message") or reason), (str(err["param"]) if err.get("param") else None)
     except (ValueError, AttributeError):
-        return reason or "no message"
+        return reason or "no message", None
 
 
 def request_params(ep: Endpoint, start: int, end: int | None, width: str,

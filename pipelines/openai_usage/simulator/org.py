@@ -96,8 +96,11 @@ class Org:
     """A synthetic organization: entities from a seed, usage from a hash of (seed, stream, time)."""
 
     def __init__(self, seed: int = 7, days: int = 90, now: int | None = None, scale: float = 1.0,
-                 quiet: tuple[tuple[int, int], ...] = ()) -> None:
+                 quiet: tuple[tuple[int, int], ...] = (), costs_by_key: bool = False) -> None:
         self.seed = int(seed)
+        # Costs grouped by api_key_id: the spec offers it, the live API answered 400 in 2026-07; both can be served.
+        self.costs_by_key = costs_by_key
+        self.restated: list[tuple[str, int, int, float, dict[str, Any]]] = []  # see `restate`
         self.clock = Clock(now)
         self.scale = float(scale)
         self.start = (self.clock.now() // DAY - int(days)) * DAY  # first day with usage (UTC midnight)
@@ -211,11 +214,51 @@ class Org:
             k["redacted_value"] = "sk-proj-****" + "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz0123456789"), 4))
             k["deleted"] = i % 6 == 5
 
-    def directory(self, name: str, project_id: str | None = None) -> list[dict[str, Any]] | None:
-        """The items one directory list returns now, in the API's current shape; None for an unknown project."""
+    # ---------------------------------------------------------------- spend limits and alerts
+    def _spend_rules(self) -> dict[str | None, dict[str, Any]]:
+        """Hard limits and alerts per scope (None: the organization), in cents, sized from a typical day's cost so
+        some are crossed within a month and some are not. Computed once, from the seed alone."""
+        if getattr(self, "_spend", None) is None:
+            day = self.start + min(7, max(0, (self.clock.now() - self.start) // DAY - 1)) * DAY
+            daily = sum(r["amount"]["value"] for r in self.cost_results(day, day + DAY, (), None, day + 10 * DAY))
+            month = int(daily * 30 * 100)  # cents
+            rng = np.random.default_rng(self.seed + 2)
+            rules: dict[str | None, dict[str, Any]] = {
+                None: {"limit": round(month * 1.04, -4), "alerts": [round(month * 0.5, -2), round(month * 0.9, -2)]}}
+            for i, p in enumerate(self.projects):
+                share = (0.25, 0.0, 0.03)[i % 3]  # a generous limit, no limit (threshold 0), a tight one
+                rules[p["id"]] = {"limit": round(month * share, -2),
+                                  "alerts": [round(month * share * 0.8, -2)] if share else []}
+            for rule in rules.values():
+                rule["alert_ids"] = _ident(rng, "alert_", len(rule["alerts"]), 20)
+            self._spend = rules
+        return self._spend
+
+    def spend_limit(self, project_id: str | None = None) -> dict[str, Any]:
+        """The hard spend limit of the organization or a project, as the API answers it (threshold 0: none set)."""
+        rule = self._spend_rules()[project_id]
+        return {"object": "project.spend_limit" if project_id else "organization.spend_limit",
+                "threshold_amount": int(rule["limit"]), "currency": "USD", "interval": "month",
+                "enforcement": {"status": "inactive"}}
+
+    def spend_alerts(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        rule = self._spend_rules()[project_id]
+        return [{"id": aid, "object": "project.spend_alert" if project_id else "organization.spend_alert",
+                 "threshold_amount": int(amount), "currency": "USD", "interval": "month",
+                 "notification_channel": {"type": "email", "recipients": [self.users[0]["email"]],
+                                          "subject_prefix": None}}
+                for aid, amount in zip(rule["alert_ids"], rule["alerts"], strict=True)]
+
+    def directory(self, name: str, project_id: str | None = None) -> list[dict[str, Any]] | dict[str, Any] | None:
+        """The items one directory list returns now, in the API's current shape (one object for a spend limit);
+        None for an unknown project."""
         people = {u["id"]: u for u in self.users} | {s["id"]: s for s in self.service_accounts}
         if project_id is not None and project_id not in {p["id"] for p in self.projects}:
             return None
+        if name in ("spend_limit", "project_spend_limits"):
+            return self.spend_limit(project_id)
+        if name in ("spend_alerts", "project_spend_alerts"):
+            return self.spend_alerts(project_id)
         if name == "projects":
             return [{"id": p["id"], "object": "organization.project", "name": p["name"],
                      "created_at": p["created_at"], "archived_at": p["archived_at"],
@@ -252,6 +295,16 @@ class Org:
         self.quiet = (*self.quiet, (start, end))
         self.revision += 1
 
+    def refused_group_by(self, ep: Endpoint) -> set[str]:
+        """The dimensions this organization's API refuses to group `ep` by (a 400), though the spec lists them."""
+        return set() if self.costs_by_key else set(ep.refusable)
+
+    def restate(self, endpoint: str, start: int, end: int, factor: float, **where: Any) -> None:
+        """From now on the API reports `endpoint`'s usage in [start, end) (whole hours) scaled by `factor`, for the
+        streams matching `where` (dimension=value): a revision after the fact. Costs priced from it follow."""
+        self.restated.append((endpoint, start, end, float(factor), dict(where)))
+        self.revision += 1
+
     def retire(self, endpoint: str, dimension: str, value: Any) -> None:
         """Every stream of `endpoint` with this dimension value never had any usage (a group vanishes)."""
         st = self.streams[endpoint]
@@ -285,6 +338,13 @@ class Org:
             spike = uniform(self.seed, 98, h // 24, st.codes["project_id"][None, :]) < 0.03
             rhythm = rhythm * np.where(spike, 4.0, 1.0)
         active = live & (uniform(self.seed, st.salt, s, h, 1) < np.minimum(1.0, st.activity[None, :] * (0.4 + rhythm)))
+        scale = np.ones((h.shape[0], st.size))
+        for r_name, r0, r1, factor, where in self.restated:
+            if r_name == name:
+                streams = np.ones(st.size, bool)
+                for dim, value in where.items():
+                    streams &= np.array([_decode(st, dim, c) == value for c in st.codes[dim]], dtype=bool)
+                scale = np.where((h * HOUR >= r0) & (h * HOUR < r1) & streams[None, :], scale * factor, scale)
         out: dict[str, np.ndarray] = {}
         for k, col in enumerate(ep.metrics):
             sim = col.sim
@@ -292,7 +352,7 @@ class Org:
                 continue
             noise = 0.6 + 0.8 * uniform(self.seed, st.salt, s, h, 10 + k)
             if "mean" in sim:
-                v = sim["mean"] * st.weight[None, :] * rhythm * noise
+                v = sim["mean"] * st.weight[None, :] * rhythm * noise * scale
             else:
                 ratio = np.where(st.audio[None, :], sim.get("audio", sim["ratio"]), sim["ratio"])
                 v = out[sim["of"]] * ratio * (0.8 + 0.4 * noise / 1.4)
@@ -383,64 +443,75 @@ class Org:
 
     def cost_results(self, start: int, end: int, group_by: tuple[str, ...] = (),
                      filters: dict[str, set[Any]] | None = None, now: int | None = None) -> list[dict[str, Any]]:
-        """One costs bucket: amounts as exact Decimals, priced from the usage cells of the same window."""
+        """One costs bucket: amounts as exact Decimals, priced per API key from the usage cells of the same window
+        (each line item's quantity as the catalogue's `billing` defines it), then summed to the grouping asked."""
         now = self.clock.now() if now is None else now
-        cells: dict[tuple[str | None, str], list[int]] = {}  # (project, line_item) -> [units, quantity]
+        cells: dict[tuple[str | None, str | None, str], list[int]] = {}  # (project, key, line item) -> [units, qty]
+        units_of: dict[str, str | None] = {}  # line item -> its quantity_unit
 
-        def add(project: str | None, item: str, units: int, qty: int | None) -> None:
-            acc = cells.setdefault((project, item), [0, 0])
+        def add(project: str | None, key: str | None, item: str, units: int, qty: int) -> None:
+            acc = cells.setdefault((project, key, item), [0, 0])
             acc[0] += units
-            acc[1] += qty or 0
+            acc[1] += qty
 
         for name, st in self.streams.items():
-            sim = st.endpoint.sim
-            models = sim.get("models") or {}
-            priced = sim.get("line_items") or {}
+            bill = st.endpoint.billing
+            if bill is None:
+                continue
             totals = self.stream_totals(name, start, end, now)
-            proj = st.labels["project_id"][st.codes["project_id"]]
-            model = st.labels["model"][st.codes["model"]] if "model" in st.codes else None
-            for metric, spec in priced.items():
-                units = _price_units(spec["per_unit"], per_million=False)
-                for p in np.unique(proj):
-                    qty = int(totals[metric][proj == p].sum())
-                    if qty:
-                        add(p, spec["name"], qty * units, qty)
-            for metric, meter in (sim.get("meters") or {}).items():
-                for mname, prices in models.items():
-                    if metric not in (prices or {}):
-                        continue
-                    units = _price_units(prices[metric], per_million=True)
-                    sel = model == mname
-                    for p in np.unique(proj[sel]):
-                        qty = int(totals[metric][sel & (proj == p)].sum())
-                        if metric == "input_tokens" and "input_cached_tokens" in prices:
-                            qty -= int(totals["input_cached_tokens"][sel & (proj == p)].sum())  # billed apart
-                        if qty:
-                            add(p, f"{mname}, {meter}", qty * units, qty)
+            proj = [_decode(st, "project_id", c) for c in st.codes["project_id"]]
+            keys = ([_decode(st, "api_key_id", c) for c in st.codes["api_key_id"]] if "api_key_id" in st.codes
+                    else [None] * st.size)
+            models = ([_decode(st, "model", c) for c in st.codes["model"]] if "model" in st.codes
+                      else [None] * st.size)
+            prices = st.endpoint.sim.get("models") or {}
+            item_prices = st.endpoint.sim.get("prices") or {}
+
+            def quantity(terms: tuple[tuple[str, int], ...], totals: dict[str, np.ndarray] = totals,
+                         size: int = st.size) -> list[int]:
+                return sum((sign * totals[m] for m, sign in terms), np.zeros(size, np.int64)).tolist()
+
+            for item, terms in bill.items.items():
+                units, units_of[item] = _price_units(item_prices[item], per_million=False), bill.unit
+                for s, q in enumerate(quantity(terms)):
+                    if q:
+                        add(proj[s], keys[s], item, q * units, q)
+            for meter, terms in bill.meters.items():
+                for s, q in enumerate(quantity(terms)):
+                    price = (prices.get(models[s]) or {}).get(meter)
+                    if q and price is not None:
+                        item = f"{models[s]}, {meter}"
+                        units_of[item] = bill.unit
+                        add(proj[s], keys[s], item, q * _price_units(price, per_million=True), q)
         for item, daily in (self.catalogue["costs"].sim.get("org_items") or {}).items():
             per_minute = _price_units(daily, per_million=False) // 1440
             minutes = self._billable_minutes(start, min(end, now))
             if minutes:
-                add(None, item, per_minute * minutes, None)
+                add(None, None, item, per_minute * minutes, 0)
 
-        if filters and "project_id" in filters:
-            cells = {k: v for k, v in cells.items() if k[0] in filters["project_id"]}
-        grouped: dict[tuple[str | None, str | None], list[int]] = {}
-        for (p, item), (units, qty) in cells.items():
-            key = (p if "project_id" in group_by else None, item if "line_item" in group_by else None)
+        for dim, at in (("project_id", 0), ("api_key_id", 1)):
+            if filters and dim in filters:
+                cells = {k: v for k, v in cells.items() if k[at] in filters[dim]}
+        grouped: dict[tuple[str | None, str | None, str | None], list[int]] = {}
+        for (p, k, item), (units, qty) in cells.items():
+            key = (p if "project_id" in group_by else None, k if "api_key_id" in group_by else None,
+                   item if "line_item" in group_by else None)
             acc = grouped.setdefault(key, [0, 0])
             acc[0] += units
             acc[1] += qty
         out = []
-        for (p, item), (units, qty) in sorted(grouped.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))):
+        for (p, k, item), (units, qty) in sorted(grouped.items(), key=lambda kv: tuple(map(str, kv[0]))):
             if units == 0:
                 continue
+            by_item = "line_item" in group_by and qty
             out.append({
                 "object": "organization.costs.result",
                 "amount": {"value": Decimal(units).scaleb(-10).normalize(), "currency": "usd"},
                 "line_item": item,
                 "project_id": p,
-                "quantity": qty if ("line_item" in group_by and qty) else None,
+                "api_key_id": k,
+                "quantity": qty if by_item else None,
+                "quantity_unit": units_of.get(item) if by_item else None,
             })
         return out
 

@@ -70,7 +70,7 @@ def bucket_edges(start: int, stop: int, width: int) -> list[tuple[int, int]]:
 class Query:
     """A validated request to one endpoint, with the canonical form its cursors are bound to."""
 
-    def __init__(self, ep: Endpoint, items: list[tuple[str, str]]) -> None:
+    def __init__(self, ep: Endpoint, items: list[tuple[str, str]], refused: set[str] = frozenset()) -> None:
         self.ep = ep
         multi: dict[str, list[str]] = {}
         for k, v in items:
@@ -92,12 +92,15 @@ class Query:
             raise ErrorAnswer(400, f"Invalid limit {self.limit}: must be between 1 and {lim['max']} "
                                 f"for bucket_width {self.width}.", "limit")
         self.group_by = tuple(multi.get("group_by", []))
+        allowed = [d for d in ep.group_by if d not in refused]
         for g in self.group_by:
-            if g not in ep.group_by:
-                raise ErrorAnswer(400, f"Invalid group_by value '{g}'. Expected one of: {', '.join(ep.group_by)}.",
+            if g not in allowed:
+                raise ErrorAnswer(400, f"Invalid group_by value '{g}'. Expected one of: {', '.join(allowed)}.",
                                "group_by")
         self.filters: dict[str, set[Any]] = {}
         for param, dim in ep.filters.items():
+            if dim in refused and param in multi:
+                raise ErrorAnswer(400, f"Unrecognized request argument supplied: {param}", param)
             if param in multi:
                 vals: list[Any] = multi[param]
                 if dim == "batch":
@@ -144,8 +147,11 @@ class Sandbox:
     def __init__(self, org: Org | None = None, *, faults: FaultPlan | None = None, latency_ms: float = 0.0,
                  jitter_ms: float = 0.0, admin_keys: tuple[str, ...] = (DEFAULT_ADMIN_KEY,),
                  slow_seconds: float = 5.0, retry_after: str = "1", port: int = 0, cache_buckets: int = 20000,
-                 page_buckets: int | None = None) -> None:
+                 page_buckets: int | None = None, refuse_lists: dict[str, int] | None = None) -> None:
         self.org = org or Org()
+        # directory lists answered with this status instead (e.g. spend limits: 403 for a key without the scope,
+        # 404 where the API has no such endpoint)
+        self.refuse_lists = dict(refuse_lists or {})
         self.faults = faults or FaultPlan()
         self.latency_ms, self.jitter_ms = latency_ms, jitter_ms
         self.admin_keys = set(admin_keys)
@@ -246,7 +252,7 @@ class Sandbox:
             await self._latency()
             try:
                 self._auth(request)
-                query = Query(ep, list(request.query_params.multi_items()))
+                query = Query(ep, list(request.query_params.multi_items()), self.org.refused_group_by(ep))
                 index, flag, query.page_number = query.read_cursor()
             except ErrorAnswer as e:
                 return e.response()
@@ -295,6 +301,10 @@ class Sandbox:
                 await self._latency()
                 try:
                     self._auth(request)
+                    if dl.name in self.refuse_lists:
+                        status = self.refuse_lists[dl.name]
+                        raise ErrorAnswer(status, "Not found." if status == 404 else "You have insufficient "
+                                          "permissions for this operation.", type_="invalid_request_error")
                     hits = self.faults.draw(dl.name, targeted_only=True,
                                             page=1 if "after" not in request.query_params else None)
                     if "429" in hits:
@@ -320,6 +330,8 @@ class Sandbox:
         items = self.org.directory(dl.name, request.path_params.get("project_id"))
         if items is None:
             raise ErrorAnswer(404, f"No such project: {request.path_params.get('project_id')}", type_="not_found")
+        if isinstance(items, dict):  # a single object (a spend limit), not a list
+            return orjson.dumps(items)
         if dl.name == "projects" and params.get("include_archived", "false").lower() != "true":
             items = [p for p in items if p["status"] != "archived"]
         if dl.name == "users" and params.getlist("emails[]") + params.getlist("emails"):

@@ -18,7 +18,8 @@ def buckets(org: Org, endpoint: str, start: int, end: int | None = None, width: 
     """What the API holds for [start, end) at `now`: buckets with their results (grouped by all by default)."""
     now = org.clock.now() if now is None else now
     ep = org.catalogue[endpoint]
-    group_by = ep.group_by if group_by is None else group_by
+    if group_by is None:  # what a load asks for: every dimension the organization's API groups by
+        group_by = tuple(d for d in ep.group_by if d not in org.refused_group_by(ep))
     stop = end if end is not None else now
     return [{"start_time": a, "end_time": b, "results": org.results(endpoint, a, b, group_by, None, now)}
             for a, b in bucket_edges(start, stop, WIDTH_SECONDS[width])]
@@ -65,7 +66,38 @@ def directory(org: Org) -> dict[str, list[dict[str, Any]]]:
                      "redacted_value": k["redacted_value"], "created_at": k["created_at"],
                      "last_used_at": k["last_used_at"], "owner_type": k["owner"]["type"], "owner_id": owner["id"],
                      "owner_name": owner["name"], "owner_email": owner.get("email")})
-    return {"projects": projects, "users": users, "project_service_accounts": accounts, "project_api_keys": keys}
+    limits = [_limit_row(org, None)] + [_limit_row(org, p["id"]) for p in org.projects]
+    alerts = [_alert_row(a, None) for a in org.spend_alerts(None)]
+    alerts += [_alert_row(a, p["id"]) for p in org.projects for a in org.spend_alerts(p["id"])]
+    return {"projects": projects, "users": users, "project_service_accounts": accounts, "project_api_keys": keys,
+            "spend_limit": [r for r in limits if r["project_id"] is None],
+            "project_spend_limits": [r for r in limits if r["project_id"] is not None],
+            "spend_alerts": [r for r in alerts if r["project_id"] is None],
+            "project_spend_alerts": [r for r in alerts if r["project_id"] is not None]}
+
+
+def _limit_row(org: Org, project_id: str | None) -> dict[str, Any]:
+    rule = org._spend_rules()[project_id]
+    return {"project_id": project_id, "threshold_amount": int(rule["limit"]), "currency": "USD", "interval": "month",
+            "enforcement_status": "inactive"}
+
+
+def _alert_row(alert: dict[str, Any], project_id: str | None) -> dict[str, Any]:
+    return {"project_id": project_id, "id": alert["id"], "threshold_amount": alert["threshold_amount"],
+            "currency": "USD", "interval": "month", "notification_type": "email",
+            "recipients": json.dumps(alert["notification_channel"]["recipients"], separators=(",", ":"))}
+
+
+def spend_thresholds(org: Org) -> dict[str | None, dict[str, Any]]:
+    """Per scope (None: the organization): the hard limit in dollars (None when none is set) and the alerts' dollar
+    thresholds by alert id, straight from the generator's rules."""
+    out = {}
+    for scope, rule in org._spend_rules().items():
+        limit = Decimal(int(rule["limit"])) / 100
+        out[scope] = {"limit": limit or None,
+                      "alerts": {aid: Decimal(int(a)) / 100 for aid, a in zip(rule["alert_ids"], rule["alerts"],
+                                                                             strict=True)}}
+    return out
 
 
 def known_ids(org: Org) -> dict[str, set[str]]:
