@@ -28,14 +28,15 @@ def _ts(t: int | None) -> dt.datetime | None:
 
 def _table_rows(db: Path, table: str) -> set[tuple]:
     dl = catalogue.directory_lists()[table]
-    cols = (["project_id"] if dl.per_project else []) + [c.name for c in dl.columns]
-    rows = query(db, f"select {', '.join(cols)} from openai_usage.{dl.table}")
+    cols = (["project_id"] if dl.per_project or dl.scope else []) + [c.name for c in dl.columns]
+    where = f" where scope = '{dl.scope}'" if dl.scope else ""
+    rows = query(db, f"select {', '.join(cols)} from openai_usage.{dl.table}{where}")
     return {tuple(v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for v in r) for r in rows}
 
 
 def _truth_rows(org: Org, table: str) -> set[tuple]:
     dl = catalogue.directory_lists()[table]
-    cols = (["project_id"] if dl.per_project else []) + [c.name for c in dl.columns]
+    cols = (["project_id"] if dl.per_project or dl.scope else []) + [c.name for c in dl.columns]
     types = {c.name: c.type for c in dl.columns}
     return {tuple(_ts(r[c]) if types.get(c) == "timestamp" else r[c] for c in cols)
             for r in truth.directory(org)[table]}

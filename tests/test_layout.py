@@ -15,7 +15,7 @@ STAGES = [
     {"errors", "timeutil", "summary"},
     {"catalogue"},
     {"extract"},
-    {"plan"},
+    {"plan", "restatements"},  # both ask the destination what it holds before a run
     {"source"},
     {"load"},
     {"transform"},

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -13,7 +17,7 @@ from openai_usage.load.warehouse import Warehouse
 from openai_usage.simulator import Org, Sandbox
 from openai_usage.simulator.faults import FaultPlan
 
-from .conftest import DAY, NOW, load, midnight, query
+from .conftest import ADMIN, DAY, NOW, load, midnight, query
 from .helpers import assert_matches_truth, warehouse_rows
 
 ALL = list(catalogue.endpoints())
@@ -252,22 +256,25 @@ def test_a_failed_load_of_an_existing_warehouse_keeps_it(sandbox, db):
 
 
 def test_one_request_slot_across_all_endpoints_never_deadlocks(org, db):
-    """Window threads hold request slots while handing tables on; dlt shares a few threads among resources.
-    With a single slot and many small queues this once deadlocked. SIGALRM turns a hang into a failure."""
-    import signal
-
-    def hang(*_):
-        raise TimeoutError("the load hung")
-
-    old = signal.signal(signal.SIGALRM, hang)
-    signal.alarm(240)
-    try:
-        with Sandbox(org) as sb:
-            start = midnight(NOW) - 9 * DAY
-            load(sb, db, start=start, bucket_width="1h", concurrency=1)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+    """Window threads hold request slots while handing tables on; dlt shares a few threads among resources, and
+    every directory list (eight of them since the spend lists) waits for a slot too. With a single slot this once
+    deadlocked twice over: on small queues, and on directory lists holding all of dlt's workers. The load runs as a
+    real CLI process, killed if it has not finished in 240 s, so a hang is a failure, not a stuck suite."""
+    with Sandbox(org) as sb:
+        start = midnight(NOW) - 9 * DAY
+        env = {**os.environ, "OPENAI_ADMIN_KEY": ADMIN, "OPENAI_USAGE_NOW": str(sb.org.clock.now())}
+        cmd = [sys.executable, "-m", "openai_usage.cli", "load", "--db", str(db), "--base-url", sb.url,
+               "--bucket-width", "1h", "--concurrency", "1", "--start", str(start)]
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            pytest.fail("the load hung with one request slot")
+    assert p.returncode == 0, out
+    assert query(db, "select count(*) from openai_usage.spend_alerts")[0][0] > 0  # the directory was read too
     for name in ("completions", "images", "costs"):
         assert_matches_truth(db, org, name, start, width="1h" if name != "costs" else "1d")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import dlt
@@ -27,12 +28,21 @@ from dlt.common.typing import TSecretStrValue
 from dlt.extract.resource import DltResource
 
 from . import catalogue
-from .catalogue import QUARANTINE_TABLE, DirectoryList, Endpoint, dlt_hints
+from .catalogue import (
+    QUARANTINE_TABLE,
+    RESTATEMENTS_KEY,
+    RESTATEMENTS_SCHEMA,
+    RESTATEMENTS_TABLE,
+    DirectoryList,
+    Endpoint,
+    dlt_hints,
+)
 from .errors import ConfigError, OpenAIUsageError
 from .extract.flatten import flatten_directory
 from .extract.http import ADMIN_KEY_HELP, DEFAULT_BASE_URL, UsageClient
-from .extract.usage import Progress, fetch_tables
+from .extract.usage import Grouping, Progress, fetch_tables
 from .plan import EndpointPlan, Options, held_buckets, plan_endpoints, positions, resource_name, settled
+from .restatements import Snapshot, held_rows
 from .summary import RunSummary
 from .timeutil import ceil, floor, to_datetime, to_unix
 from .timeutil import now as clock_now
@@ -90,7 +100,8 @@ def openai_usage_source(
     run = summary if summary is not None else RunSummary()
     clock = now if now is not None else clock_now()
     pipeline_ctx = Container()[PipelineContext]
-    stored = positions(dlt.current.source_state()) if pipeline_ctx.is_active() else {}
+    state = dlt.current.source_state() if pipeline_ctx.is_active() else {}
+    stored = positions(state)
     held: dict[tuple[str, str], tuple[int, int]] = {}
     if not settled(opts, stored) and pipeline_ctx.is_active():
         cat = catalogue.endpoints()
@@ -101,8 +112,9 @@ def openai_usage_source(
     client = UsageClient(key, base_url, timeout=timeout, max_attempts=max_attempts, max_backoff=max_backoff,
                          concurrency=opts.concurrency, stats=run.stats)
     cat = catalogue.endpoints()
-    resources = [usage_resource(cat[p.name], p, client, opts, now=clock, summary=run, progress=progress)
-                 for p in plans]
+    snapshots = held_rows(pipeline_ctx.pipeline(), _rereads(plans, opts, state, clock)) if state else {}
+    resources = [usage_resource(cat[p.name], p, client, opts, now=clock, summary=run, progress=progress,
+                                snapshot=snapshots.get((cat[p.name].table, p.width))) for p in plans]
     if directory:
         resources += directory_resources(client, now=clock, concurrency=opts.concurrency, summary=run)
     return resources
@@ -123,11 +135,31 @@ def admin_key(explicit: str | None = None) -> str:
     return key
 
 
+def _rereads(plans: list[EndpointPlan], opts: Options, state: dict[str, Any],
+             now: int) -> list[tuple[Endpoint, str, int, int, int]]:
+    """What each resource is about to read again, (endpoint, width, from, to, clock of the run that last read it):
+    the ranges whose held rows a restatement is measured against. A resource never read by a plain run has none."""
+    cat = catalogue.endpoints()
+    out = []
+    for p in plans:
+        ep = cat[p.name]
+        resource = (state.get("resources") or {}).get(resource_name(ep, p.width)) or {}
+        read_at = resource.get("read_at")
+        position = positions(state).get(resource_name(ep, p.width))
+        if read_at is None or position is None:
+            continue
+        lag = opts.reread if opts.reread is not None else ep.reread
+        lo = p.initial if p.end is not None else floor(to_unix(position) - lag, p.width)
+        out.append((ep, p.width, lo, p.end if p.end is not None else ceil(now + 1, p.width), int(read_at)))
+    return out
+
+
 def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: Options, *, now: int,
-                   summary: RunSummary, progress: Progress | None = None) -> DltResource:
+                   summary: RunSummary, progress: Progress | None = None,
+                   snapshot: Snapshot | None = None) -> DltResource:
     """One endpoint at one width: dlt's incremental on `start_time`, merged by replacing whole buckets."""
     width, end = plan.width, plan.end
-    group_by = opts.group_by.get(ep.name, ep.group_by)
+    grouping = Grouping(ep, opts.group_by.get(ep.name, ep.group_by))
 
     @dlt.resource(name=resource_name(ep, width), table_name=ep.table, write_disposition=MERGE_BUCKETS,
                   merge_key=BUCKET_KEY, columns=dlt_hints(ep.arrow_schema()), parallelized=True)
@@ -140,7 +172,7 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
         lo = floor(to_unix(cursor.start_value), width)
         hi = end if end is not None else ceil(now + 1, width)
         stats = summary.table(ep.table)
-        for part in fetch_tables(client, ep, width, lo, hi, open_end=end is None, group_by=group_by,
+        for part in fetch_tables(client, ep, width, lo, hi, open_end=end is None, grouping=grouping,
                                  concurrency=opts.concurrency, progress=progress):
             if part is None:
                 yield None  # nothing ready: let dlt give the thread to another resource
@@ -151,6 +183,12 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
             stats.extra_columns.update(part.extra_columns)
             if part.table is not None:
                 yield part.table
+                restated = snapshot.compare(part.table, now) if snapshot is not None else None
+                if restated is not None:
+                    stats.restated(restated)
+                    yield dlt.mark.with_hints(restated, dlt.mark.make_hints(
+                        table_name=RESTATEMENTS_TABLE, write_disposition="merge", primary_key=RESTATEMENTS_KEY,
+                        columns=dlt_hints(RESTATEMENTS_SCHEMA)), create_table_variant=True)
             if part.quarantine is not None:
                 stats.quarantined += part.quarantine.num_rows
                 # A table variant: without it these hints would become the resource's own, and the next usage
@@ -158,6 +196,10 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
                 yield dlt.mark.with_hints(part.quarantine, dlt.mark.make_hints(
                     table_name=QUARANTINE_TABLE, write_disposition="merge",
                     primary_key=["endpoint", "start_time", "bucket_width", "raw_sha256"]), create_table_variant=True)
+        stats.grouped_by = grouping.dims
+        stats.refused_group_by.update(grouping.refused)
+        if end is None:  # the clock of the last plain run: what it read as closed, a later change restates
+            dlt.current.resource_state()["read_at"] = now
 
     return bucket_rows
 
@@ -174,9 +216,7 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
     rest = rest_client(client)
 
     def hints(dl: DirectoryList) -> dict[str, Any]:
-        # Parallelized, like the usage resources: a list waiting for a request slot then waits in dlt's worker
-        # pool, never on dlt's main thread, which must keep draining the usage windows that hold the slots.
-        return {"name": dl.table, "table_name": dl.table, "write_disposition": "merge", "parallelized": True,
+        return {"name": dl.name, "table_name": dl.table, "write_disposition": "merge", "parallelized": True,
                 "primary_key": list(dl.primary_key), "columns": dlt_hints(dl.arrow_schema())}
 
     def read(dl: DirectoryList, project_id: str | None = None) -> list[dict[str, Any]] | None:
@@ -187,29 +227,34 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
             summary.table(dl.table, listed=True).problems.append(f"{dl.table} not refreshed{where}: {e}")
             return None
 
+    def listed(dl: DirectoryList, ids: list[str | None]) -> Iterator[pa.Table | None]:
+        """Read the list (once per project ID, or once) in threads of its own, and yield None while they wait: a
+        request waits for a slot of the run's limit, which usage windows may hold until dlt drains them, so a
+        listing that blocked one of dlt's few workers could starve the very resources it waits on (as usage does,
+        in `fetch_tables`)."""
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(ids))),
+                                thread_name_prefix=f"dir-{dl.name}") as pool:
+            pending = [pool.submit(read, dl, pid) for pid in ids]
+            for pid, fut in zip(ids, pending, strict=True):
+                while not wait([fut], timeout=0.01).done:
+                    yield None
+                items = fut.result()
+                if items is not None:
+                    table = flatten_directory(dl, items, now, pid)
+                    summary.table(dl.table, listed=True).rows += table.num_rows
+                    yield table
+
     def top_level(dl: DirectoryList) -> DltResource:
         @dlt.resource(**hints(dl))
-        def listing() -> Iterator[pa.Table]:
-            items = read(dl)
-            if items is not None:
-                table = flatten_directory(dl, items, now)
-                summary.table(dl.table, listed=True).rows += table.num_rows
-                yield table
+        def listing() -> Iterator[pa.Table | None]:
+            yield from listed(dl, [None])
 
         return listing
 
     def per_project(dl: DirectoryList, projects: DltResource) -> DltResource:
         @dlt.transformer(data_from=projects, **hints(dl))
-        def listing(table: pa.Table) -> Iterator[pa.Table]:
-            from concurrent.futures import ThreadPoolExecutor
-
-            ids = table.column("id").to_pylist()
-            with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"dir-{dl.name}") as pool:
-                for pid, items in zip(ids, pool.map(lambda p: read(dl, p), ids), strict=True):
-                    if items is not None:
-                        part = flatten_directory(dl, items, now, pid)
-                        summary.table(dl.table, listed=True).rows += part.num_rows
-                        yield part
+        def listing(table: pa.Table) -> Iterator[pa.Table | None]:
+            yield from listed(dl, table.column("id").to_pylist())
 
         return listing
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 
 @dataclass
@@ -30,6 +32,17 @@ class TableRun:
     extra_columns: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
     listed: bool = False
+
+    def restated(self, rows: Any) -> None:
+        """Count a part's restatement rows (an Arrow table with the restatements contract)."""
+        for r in rows.to_pylist():
+            self.restated_buckets.add((r["start_time"], r["bucket_width"]))
+            if r["metric"] == "amount_value":
+                self.restated_amount += (r["new_value"] or 0) - (r["old_value"] or 0)
+    grouped_by: tuple[str, ...] = ()  # the dimensions the API answered with
+    restated_buckets: set[tuple[Any, str]] = field(default_factory=set)  # closed buckets whose figures changed
+    restated_amount: Decimal = Decimal(0)  # net change of billed cost (costs' amount_value) in them
+    refused_group_by: set[str] = field(default_factory=set)  # asked for, refused by the API: the run went on without
 
 
 @dataclass
@@ -60,6 +73,23 @@ class RunSummary:
     @property
     def quarantined(self) -> int:
         return sum(t.quarantined for t in self.tables.values())
+
+    @property
+    def restated_buckets(self) -> int:
+        return sum(len(t.restated_buckets) for t in self.tables.values())
+
+    @property
+    def restated_amount(self) -> Decimal:
+        return sum((t.restated_amount for t in self.tables.values()), Decimal(0))
+
+    @property
+    def allocation_method(self) -> str | None:
+        """How this run's costs reach API keys: 'billed' (Costs answered per key) or 'usage_share' (it refused, so
+        cost_allocation splits each project's line items over keys by their usage); None if costs were not read."""
+        costs = self.tables.get("costs")
+        if costs is None or not costs.buckets:
+            return None
+        return "billed" if "api_key_id" in costs.grouped_by else "usage_share"
 
     @property
     def warnings(self) -> list[str]:

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from .. import catalogue
 from ..errors import ConfigError, redact
+from ..reports.format import money
 from .app import db_option, destination_option, err, main, out, run
 
 
@@ -90,6 +91,16 @@ def print_summary(summary: Any, console: Console = out) -> None:
     console.print(f"{summary.pages:,} pages in {summary.requests:,} requests, {summary.retries:,} retries, "
                   f"{summary.quarantined:,} quarantined results, {summary.seconds:.1f} s"
                   + (" (backfill: incremental positions unchanged)" if summary.backfill else ""))
+    console.print(f"restated since the last run: {summary.restated_buckets:,} buckets, "
+                  f"{money(summary.restated_amount, signed=True)} billed")
+    method = summary.allocation_method
+    if method == "billed":
+        console.print("cost per API key: billed (Costs answered grouped by api_key_id)")
+    elif method == "usage_share":
+        refused = "the API refused group_by=api_key_id" if summary.tables["costs"].refused_group_by else \
+            "costs were not grouped by api_key_id"
+        console.print(f"cost per API key: usage_share ({refused}; reporting.cost_allocation splits each project's "
+                      "line items over its keys by their usage)")
     for note in summary.notes:
         console.print(Text("note: ", style="cyan") + Text(note))
     for warning in summary.warnings:

@@ -68,7 +68,9 @@ class _RunSession(requests.Session):
                 body = resp.json()
             except ValueError:
                 raise TransientError(f"{path} answered with a broken JSON body") from None
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            if not isinstance(body, dict):
+                raise RequestRejected(f"{path} answered with something other than a JSON object")
+            if body.get("object", "list") == "list" and not isinstance(body.get("data"), list):
                 raise RequestRejected(f"{path} answered without a `data` list")
         self.client.limit.succeeded()
         self.client.stats.add("pages")
@@ -93,8 +95,12 @@ def rest_client(client: UsageClient) -> RESTClient:
 
 def list_items(rest: RESTClient, dl: DirectoryList, project_id: str | None = None,
                limit: int | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Every item of one directory list, a page at a time, asking for the largest page the API allows."""
+    """Every item of one directory list, a page at a time, asking for the largest page the API allows. A `single`
+    list (a spend limit) is one object: one page of one item."""
     path = dl.path.format(project_id=project_id) if project_id else dl.path
+    if dl.single:
+        yield [rest.get(path).json()]
+        return
     params = {**dl.params, "limit": limit or dl.max_limit}
     for page in rest.paginate(path, params=params, paginator=AfterIdPaginator(path)):
         yield list(page)

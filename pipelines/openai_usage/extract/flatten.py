@@ -212,14 +212,20 @@ def flatten_directory(dl: DirectoryList, items: list[dict[str, Any]], seen_at: i
                     break
             cols[c.name].append(value)
     arrays = {}
+    for c in dl.columns:  # a list in a string column (e.g. an alert's recipients) is kept as its JSON
+        if c.type == "string":
+            cols[c.name] = [v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in cols[c.name]]
     for c in dl.columns:
         values = cols[c.name]
         if c.type == "timestamp":  # the API sends Unix seconds
             values = [None if v is None else int(v) * 1_000_000 for v in values]
         arrays[c.name] = pa.array(values, type=c.arrow)
     n = len(items)
-    if dl.per_project:
+    if dl.per_project or dl.scope:
         arrays["project_id"] = pa.array([project_id] * n, pa.string())
+    if dl.scope:
+        arrays["scope"] = pa.array([dl.scope] * n, pa.string())
+        arrays["scope_id"] = pa.array([project_id or "organization"] * n, pa.string())
     arrays["last_seen_at"] = pa.array([seen_at * 1_000_000] * n, pa.timestamp("us", tz="UTC"))
     return pa.Table.from_arrays([arrays[f.name] for f in schema], schema=schema)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from ..catalogue import Endpoint
+from ..errors import RequestRejected
 from ..timeutil import WIDTH_SECONDS, windows
 from .flatten import Flattened, flatten
 from .http import UsageClient, request_params
@@ -15,8 +16,37 @@ from .http import UsageClient, request_params
 Progress = Callable[[str, int, int], None]  # (table, buckets done now, buckets expected)
 
 
+class Grouping:
+    """The dimensions one endpoint is grouped by in a run, less those the API refused.
+
+    Some dimensions the spec lists, the live API refuses (costs by api_key_id: 400 in 2026-07). They are asked for;
+    a 400 that names one drops it for every window of the run, and the window is asked again without it."""
+
+    def __init__(self, ep: Endpoint, dims: tuple[str, ...]) -> None:
+        self.ep, self.asked = ep, tuple(dims)
+        self.refused: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(d for d in self.asked if d not in self.refused)
+
+    def refuse(self, e: RequestRejected, sent: tuple[str, ...]) -> bool:
+        """Whether `e` refused a refusable dimension of those `sent` (then it is dropped from now on)."""
+        optional = [d for d in sent if d in self.ep.refusable]
+        if e.status != 400 or not optional:
+            return False
+        named = [d for d in optional if d in str(e)]
+        if not named and (e.param or "").startswith("group_by"):
+            named = optional
+        with self._lock:
+            self.refused.update(named)
+        return bool(named)
+
+
 def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int, *, open_end: bool,
-                 group_by: tuple[str, ...], concurrency: int = 4,
+                 grouping: Grouping, concurrency: int = 4,
                  progress: Progress | None = None) -> Iterator[Flattened | None]:
     """Fetch [lo, hi) as page-sized windows, several at once, and hand on typed tables as pages stream in.
 
@@ -43,12 +73,24 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
 
     def run(win: tuple[int, int]) -> None:
         a, b = win
-        params = request_params(ep, a, None if (open_end and b == hi) else b, width, group_by)
+        handed_on = False
         try:
-            for buckets in client.pages(ep, params, max_pages=(b - a) // step + 2):
-                if stop.is_set():
+            while True:
+                dims = grouping.dims
+                params = request_params(ep, a, None if (open_end and b == hi) else b, width, dims)
+                try:
+                    for buckets in client.pages(ep, params, max_pages=(b - a) // step + 2):
+                        if stop.is_set():
+                            return
+                        put(flatten(ep, width, buckets, a, b))
+                        handed_on = True
                     return
-                put(flatten(ep, width, buckets, a, b))
+                except RequestRejected as e:
+                    # Asked again without the refused dimension, unless buckets of this window already went on
+                    # (then the same bucket would be loaded twice, grouped two ways).
+                    if handed_on or not grouping.refuse(e, dims):
+                        raise
+                    client.stats.add("retries")  # asked again, without the refused dimension
         except BaseException as e:  # handed to the caller, which raises it in the resource
             put(e)
         finally:

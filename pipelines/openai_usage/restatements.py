@@ -1,0 +1,112 @@
+"""Restatements: what the API changed in a bucket after it had closed, found by comparing a re-read with what the
+destination held.
+
+Every run re-reads a trailing window and replaces whole buckets, which corrects revised figures but would erase the
+evidence. Before extracting, the source reads the rows the destination holds for the range it is about to re-read
+(`held_rows`); as each re-read bucket arrives, `Snapshot.compare` lists every group and metric whose value moved.
+Only buckets that had closed when they were last read count: an open bucket filling in is not a restatement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from .catalogue import RESTATEMENTS_SCHEMA, Endpoint
+from .timeutil import WIDTH_SECONDS, floor, to_unix
+
+Group = tuple[Any, ...]
+
+
+class Snapshot:
+    """The rows one table held for a range, per bucket start (Unix seconds): {group: {metric: value}}. A bucket held
+    as read-and-empty is present with no groups."""
+
+    def __init__(self, ep: Endpoint, width: str, closed_before: int) -> None:
+        self.ep, self.width = ep, width
+        self.closed_before = closed_before  # the clock of the run that last read these buckets
+        self.dims = [c.name for c in ep.dimensions]
+        self.metrics = [c.name for c in ep.metrics if c.type != "string"]
+        self.buckets: dict[int, dict[Group, dict[str, Decimal]]] = {}
+        self.ends: dict[int, int] = {}
+
+    def add(self, start: int, end: int, group: Group, values: dict[str, Any], empty: bool) -> None:
+        if floor(start, self.width) + WIDTH_SECONDS[self.width] > self.closed_before:
+            return  # still open when it was read (its end_time may say "now"): its figures were partial
+        held = self.buckets.setdefault(start, {})
+        self.ends[start] = end
+        if not empty:
+            held[group] = {m: Decimal(str(v)) for m, v in values.items() if v is not None}
+
+    def compare(self, table: pa.Table, detected_at: int) -> pa.Table | None:
+        """Restatement rows for the buckets of `table` (a flattened part) that were held; None if nothing moved."""
+        if not self.buckets:
+            return None
+        starts = [to_unix(t) for t in table.column("start_time").to_pylist()]
+        wanted = [i for i, s in enumerate(starts) if s in self.buckets]
+        if not wanted:
+            return None
+        rows = table.take(pa.array(wanted)).select(["start_time", "_bucket_emptied", *self.dims, *self.metrics])
+        new: dict[int, dict[Group, dict[str, Decimal]]] = defaultdict(dict)
+        for r in rows.to_pylist():
+            start = to_unix(r["start_time"])
+            bucket = new[start]
+            if not r["_bucket_emptied"]:
+                bucket[tuple(r[d] for d in self.dims)] = {m: Decimal(str(r[m])) for m in self.metrics
+                                                          if r[m] is not None}
+        out: list[dict[str, Any]] = []
+        for start, groups in new.items():
+            old = self.buckets.pop(start)  # compared once, even if a bucket came twice
+            for group in old.keys() | groups.keys():
+                before, after = old.get(group), groups.get(group)
+                change = "changed" if before is not None and after is not None else (
+                    "appeared" if before is None else "vanished")
+                for metric in self.metrics:
+                    a = None if before is None else before.get(metric)
+                    b = None if after is None else after.get(metric)
+                    if a != b:
+                        out.append(self._row(start, group, metric, a, b, change, detected_at))
+        if not out:
+            return None
+        return pa.Table.from_pylist(out, schema=RESTATEMENTS_SCHEMA)
+
+    def _row(self, start: int, group: Group, metric: str, old: Decimal | None, new: Decimal | None, change: str,
+             detected_at: int) -> dict[str, Any]:
+        dims = orjson.dumps(dict(zip(self.dims, group, strict=True)), option=orjson.OPT_SORT_KEYS).decode()
+        return {"table_name": self.ep.table, "start_time": dt.datetime.fromtimestamp(start, dt.UTC),
+                "end_time": dt.datetime.fromtimestamp(self.ends[start], dt.UTC), "bucket_width": self.width,
+                "dimensions": dims, "metric": metric, "old_value": old, "new_value": new, "change": change,
+                "detected_at": dt.datetime.fromtimestamp(detected_at, dt.UTC)}
+
+
+def held_rows(pipeline: Any, wanted: list[tuple[Endpoint, str, int, int, int]]) -> dict[tuple[str, str], Snapshot]:
+    """Snapshots of what the pipeline's destination holds, per (table, width), for [lo, hi) of each wanted
+    (endpoint, width, lo, hi, closed_before). Tables not there yet give empty snapshots."""
+    out: dict[tuple[str, str], Snapshot] = {}
+    if not wanted:
+        return out
+    with pipeline.sql_client() as client:
+        if not client.has_dataset():
+            return out
+        existing = {str(r[0]).lower() for r in client.execute_sql(
+            "select table_name from information_schema.tables where lower(table_schema) = "
+            f"'{client.dataset_name.lower()}'") or []}
+        for ep, width, lo, hi, closed_before in wanted:
+            snap = out[(ep.table, width)] = Snapshot(ep, width, closed_before)
+            if ep.table.lower() not in existing:
+                continue
+            cols = [*snap.dims, *snap.metrics]
+            sql = (f"select start_time, end_time, coalesce(_bucket_emptied, false), {', '.join(cols)} "
+                   f"from {client.make_qualified_table_name(ep.table)} where bucket_width = %s "
+                   "and start_time >= %s and start_time < %s")
+            lo_t, hi_t = dt.datetime.fromtimestamp(lo, dt.UTC), dt.datetime.fromtimestamp(hi, dt.UTC)
+            for row in client.execute_sql(sql, width, lo_t, hi_t) or []:
+                group = tuple(row[3: 3 + len(snap.dims)])
+                values = dict(zip(snap.metrics, row[3 + len(snap.dims):], strict=True))
+                snap.add(to_unix(row[0]), to_unix(row[1]), group, values, bool(row[2]))
+    return out
