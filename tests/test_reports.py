@@ -139,6 +139,13 @@ def test_html_report_renders_in_headless_chromium_without_console_errors(warehou
     # names, not IDs: every project by name, and no project ID anywhere on the page
     assert all(p["name"] in dom for p in org.projects) and "proj_" not in dom
     assert "Top API keys by tokens" in dom and "deleted key (key_" in dom
+    # chargeback and runway, as the browser renders them: owners by name, and a warning per hard limit reached
+    assert "Cost by API key owner" in dom and "Spend limits and alerts this month" in dom
+    owners = {u["name"] for u in org.users} | {s["name"] for s in org.service_accounts}
+    assert sum(name in dom for name in owners) >= 5 and "(unallocated)" in dom
+    limits = query(db, "select count(*) from reporting.spend_runway where enforces_before_month_end")[0][0]
+    assert limits > 0 and dom.count('role="alert"') == limits
+    assert "would enforce on" in dom or "was reached on" in dom
 
 
 def test_export_writes_every_table_and_view_as_parquet(warehouse, tmp_path):

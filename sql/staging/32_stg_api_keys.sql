@@ -3,8 +3,8 @@
 -- so should an ID ever be listed under two projects, only its most recent listing is kept: a join on
 -- api_key_id can never multiply usage rows.
 create or replace view staging.stg_api_keys as
-select api_key_id, api_key_name, project_id, owner_type, owner_id, owner, redacted_value, created_at, last_used_at,
-       last_seen_at
+select api_key_id, api_key_name, project_id, owner_type, owner_id, owner, owner_name, owner_email, redacted_value,
+       created_at, last_used_at, last_seen_at
 from (
     select id as api_key_id,
            name as api_key_name,
@@ -12,6 +12,8 @@ from (
            owner_type,
            owner_id,
            coalesce(owner_email, owner_name) as owner,
+           owner_name,
+           owner_email,
            redacted_value,
            created_at,
            last_used_at,

@@ -43,14 +43,20 @@ def report(db: Path, destination: str, month: str | None, html_file: Path | None
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @db_option
 @destination_option
-@click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["parquet", "focus"]), default="parquet", show_default=True,
+              help="parquet: every table and reporting view; focus: billed cost as FinOps FOCUS 1.3, "
+                   "focus.parquet and focus.csv.")
 def export(out_dir: Path, db: Path, destination: str, fmt: str) -> None:
-    """Write every table and reporting view to OUT_DIR as Parquet."""
+    """Write every table and reporting view to OUT_DIR as Parquet (or, with --format focus, the FOCUS dataset)."""
 
     def go() -> None:
         from ..load.warehouse import Warehouse
-        from ..reports.export import export_parquet
+        from ..reports.export import export_focus, export_parquet
 
+        if fmt == "focus":
+            files = export_focus(Warehouse(destination, db), out_dir)
+            err.print(f"wrote {', '.join(f.name for f in files) or 'nothing (no costs loaded)'} to {out_dir}")
+            return
         files = export_parquet(Warehouse(destination, db), out_dir)
         err.print(f"wrote {len(files)} Parquet files to {out_dir}")
 

@@ -165,7 +165,7 @@ class _DuckSql:
         return self.con.execute(sql).fetchall()
 
     def arrow(self, sql: str) -> Iterator[Any]:
-        reader = self.con.execute(sql).to_arrow_reader(100_000)  # streamed: memory stays flat
+        reader = self.con.sql(sql).to_arrow_reader(100_000)  # streamed, no extra copy: memory stays flat
         empty = True
         for batch in reader:
             empty = False

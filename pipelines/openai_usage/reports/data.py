@@ -29,6 +29,22 @@ class ReportData:
     billed_vs_usage: list[tuple] = field(default_factory=list)
     daily_by_item: list[tuple] = field(default_factory=list)
     daily_tokens_by_model: list[tuple] = field(default_factory=list)
+    owners: list[tuple] = field(default_factory=list)  # (owner, type, keys, billed, usage share, unallocated, total)
+    runway: list[tuple] = field(default_factory=list)  # see RUNWAY_COLUMNS
+
+    @property
+    def limit_warnings(self) -> list[str]:
+        """One line per hard limit the forecast reaches before the month ends (or that is already reached)."""
+        out = []
+        for r in self.runway:
+            row = dict(zip(RUNWAY_COLUMNS, r, strict=True))
+            if row["enforces_before_month_end"]:
+                who = "the organization" if row["scope"] == "organization" else f"project {row['project_name']}"
+                when = "was reached on" if row["already_crossed"] else "would enforce on"
+                out.append(f"hard spend limit of ${row['threshold_amount']:,.2f} for {who} {when} "
+                           f"{row['crosses_on']} (month to date ${row['mtd_amount']:,.2f}, forecast "
+                           f"${row['forecast_month_amount']:,.2f}): OpenAI fails its requests once it enforces")
+        return out
 
     @property
     def empty(self) -> bool:
@@ -44,6 +60,8 @@ def parse_month(text: str | None) -> dt.date | None:
         raise ConfigError(f"--month: {text!r} is not a month (use YYYY-MM)") from None
 
 
+RUNWAY_COLUMNS = ("scope", "project_name", "mtd_amount", "forecast_month_amount", "threshold_type",
+                  "threshold_amount", "crosses_on", "already_crossed", "enforces_before_month_end")
 MTD_COLUMNS = ("month", "as_of_day", "currency", "mtd_amount", "prior_same_days_amount", "change_amount",
                "change_ratio", "days_elapsed", "days_in_month", "forecast_month_end")
 
@@ -106,4 +124,11 @@ def read(target: Path | Warehouse, month: dt.date | None = None) -> ReportData:
         data.daily_tokens_by_model = q(
             "select day, model, sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) "
             f"from reporting.daily_tokens where {in_month} group by day, model order by day")
+        data.owners = q(
+            "select owner_name, coalesce(owner_type, ''), sum(api_keys), sum(billed_amount), sum(usage_share_amount), "
+            f"sum(unallocated_amount), sum(amount) from reporting.owner_costs where month = {_day(m)} "
+            "group by owner_name, coalesce(owner_type, '') order by sum(amount) desc")
+        if data.month == data.last_day.replace(day=1):  # the runway is about the current month only
+            data.runway = q(f"select {', '.join(RUNWAY_COLUMNS)} from reporting.spend_runway "
+                            "where threshold_type is not null order by scope, project_name, threshold_amount")
         return data

@@ -1,9 +1,13 @@
-"""`openai-usage export`: every table and reporting view as Parquet, for tools that cannot open the warehouse."""
+"""`openai-usage export`: every table and reporting view as Parquet, for tools that cannot open the warehouse; or the
+FOCUS view as `focus.parquet` and `focus.csv` for FinOps tools."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from ..load.warehouse import DATASET, Warehouse
@@ -40,3 +44,47 @@ def export_parquet(target: Path | Warehouse, out_dir: Path) -> list[Path]:
             tmp.replace(target_file)  # never a half-written file under the final name
             written.append(target_file)
     return written
+
+
+def export_focus(target: Path | Warehouse, out_dir: Path) -> list[Path]:
+    """`reporting.focus` as OUT_DIR/focus.parquet and OUT_DIR/focus.csv, read only. Date/times are UTC: in Parquet as
+    timestamps with time zone, in CSV as FOCUS writes them (YYYY-MM-DDTHH:mm:ssZ). Each file appears whole or not
+    at all."""
+    wh = target if isinstance(target, Warehouse) else Warehouse(db=target)
+    wh.require()
+    require_views(wh)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [out_dir / "focus.parquet", out_dir / "focus.csv"]
+    tmps = [f.with_suffix(f.suffix + ".tmp") for f in files]
+    parquet = csv = None
+    try:
+        with wh.connect(read_only=True) as sql:
+            for part in sql.arrow("select * from reporting.focus"):
+                part = _utc(part)
+                if parquet is None:
+                    parquet = pq.ParquetWriter(tmps[0], part.schema)
+                    csv = pcsv.CSVWriter(tmps[1], _csv(part).schema)
+                parquet.write(part)
+                csv.write(_csv(part))
+    finally:
+        for w in (parquet, csv):
+            if w is not None:
+                w.close()
+    if parquet is None:
+        return []
+    for tmp, f in zip(tmps, files, strict=True):
+        tmp.replace(f)
+    return files
+
+
+def _utc(table: pa.Table) -> pa.Table:
+    """Naive timestamps from the view are UTC: say so in the type."""
+    cols = [c.cast(pa.timestamp("us", tz="UTC")) if pa.types.is_timestamp(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+def _csv(table: pa.Table) -> pa.Table:
+    cols = [pc.strftime(c.cast(pa.timestamp("s", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
+            if pa.types.is_timestamp(c.type) else c
+            for c in table.columns]
+    return pa.Table.from_arrays(cols, names=table.column_names)

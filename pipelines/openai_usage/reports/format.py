@@ -6,8 +6,11 @@ from decimal import Decimal
 from typing import Any
 
 
-def money(v: Any) -> str:
-    return "" if v is None else f"${Decimal(v):,.2f}"
+def money(v: Any, signed: bool = False) -> str:
+    if v is None:
+        return ""
+    d = Decimal(v)
+    return f"{'-' if d < 0 else '+' if signed else ''}${abs(d):,.2f}"
 
 
 def count(v: Any) -> str:

@@ -57,6 +57,14 @@ def _context(data: ReportData) -> dict[str, Any]:
                          pct(c / i if i and c is not None else None)] for m, r, b, i, c in data.batch_cache],
         # ["day", "billed", "billed tokens", "usage tokens", "difference"]
         "billed": [[str(d), money(b), count(bt), count(ut), count(df)] for d, b, bt, ut, df in data.billed_vs_usage],
+        "limit_warnings": data.limit_warnings,
+        # ["owner", "type", "keys", "billed", "usage share", "unallocated", "total"]
+        "owners": [[n, k, count(c), money(b), money(s), money(u), money(t)] for n, k, c, b, s, u, t in data.owners],
+        # ["what", "threshold", "month to date", "forecast", "reached on"]
+        "runway": [[("organization" if scope == "organization" else f"project {project}") + ": "
+                    + ("hard limit" if kind == "hard_limit" else "alert"), money(amount), money(mtd), money(fc),
+                    "never this month" if crosses is None else f"{crosses}{'' if crossed else ' (forecast)'}"]
+                   for scope, project, mtd, fc, kind, amount, crosses, crossed, _ in data.runway],
     }
 
 

@@ -63,10 +63,10 @@ def read(target: Path | Warehouse) -> Status:
                 widths = sorted(str(r[0]) for r in q(sql, f"select distinct bucket_width from {DATASET}.{ep.table}"))
                 tables.append(TableStatus(ep.table, ",".join(widths), newest, int(rows or 0), read_until, newest_data,
                                           ep.kind, ep.arrival_lag))
-            for dl in catalogue.directory_lists().values():
-                if dl.table in existing:
-                    newest, rows = q(sql, f"select max(last_seen_at), count(*) from {DATASET}.{dl.table}")[0]
-                    tables.append(TableStatus(dl.table, "listed", newest, int(rows)))
+            for table in dict.fromkeys(dl.table for dl in catalogue.directory_lists().values()):
+                if table in existing:
+                    newest, rows = q(sql, f"select max(last_seen_at), count(*) from {DATASET}.{table}")[0]
+                    tables.append(TableStatus(table, "listed", newest, int(rows)))
             last, loads = (None, 0)
             if "_dlt_loads" in existing:
                 last, loads = q(sql, f"select max(inserted_at), count(*) from {DATASET}._dlt_loads where status = 0")[0]

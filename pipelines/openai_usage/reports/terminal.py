@@ -29,6 +29,8 @@ def render(data: ReportData, console: Console) -> None:
                       f"[bold]{money(m['mtd_amount'])}[/bold]  vs {money(m['prior_same_days_amount'])} over the "
                       f"same days last month{change};  forecast for the month: "
                       f"[bold]{money(m['forecast_month_end'])}[/bold]")
+    for warning in data.limit_warnings:
+        console.print(f"[bold red]WARNING:[/bold red] {warning}")
     t = _table(f"Spend by project, {month}", "project", "amount")
     for pid, _, amount in data.projects:
         t.add_row(pid, money(amount))
@@ -37,6 +39,20 @@ def render(data: ReportData, console: Console) -> None:
     for key, project, user, tokens in data.api_keys:
         t.add_row(key, project, user, count(tokens))
     console.print(t)
+    t = _table(f"Cost by API key owner, {month} (ties out to billed cost)", "owner", "type", "keys", "billed",
+               "usage share", "unallocated", "total")
+    for name, kind, keys, billed, share, unalloc, total in data.owners[:15]:
+        t.add_row(name, kind, count(keys), money(billed), money(share), money(unalloc), money(total))
+    console.print(t)
+    if data.runway:
+        t = _table("Spend limits and alerts this month", "what", "threshold", "month to date", "forecast", "reached on")
+        for scope, project, mtd, forecast, kind, amount, crosses, crossed, enforces in data.runway:
+            who = "organization" if scope == "organization" else f"project {project}"
+            label = "hard limit" if kind == "hard_limit" else "alert"
+            when = "never this month" if crosses is None else f"{crosses}{' (forecast)' if not crossed else ''}"
+            t.add_row(f"{who}: {label}", money(amount), money(mtd), money(forecast),
+                      f"[bold red]{when}[/bold red]" if enforces else when)
+        console.print(t)
     t = _table(f"Top line items, {month}", "line item", "amount")
     for item, amount in data.line_items[:12]:
         t.add_row(item, money(amount))

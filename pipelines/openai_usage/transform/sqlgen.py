@@ -1,4 +1,5 @@
-"""Writes `sql/staging/20_stg_usage.sql` and `21_stg_usage_ids.sql` from the catalogue, so a new endpoint or metric
+"""Writes `sql/staging/20_stg_usage.sql`, `21_stg_usage_ids.sql` and `sql/intermediate/30_int_billable_usage.sql`
+from the catalogue, so a new endpoint or metric
 reaches the views without hand edits. `make sql` runs it; a test fails if the committed file is stale."""
 
 from __future__ import annotations
@@ -77,7 +78,39 @@ create or replace view staging.stg_usage_ids as
 """
 
 
-GENERATED = {TARGET: stg_usage_sql, IDS_TARGET: stg_usage_ids_sql}
+def int_billable_usage_sql() -> str:
+    rows = []
+    for name, ep in catalogue.endpoints().items():
+        if ep.kind != "usage" or ep.billing is None:
+            continue
+        named = [(m, terms, "true") for m, terms in ep.billing.meters.items()]
+        named += [(i, terms, "false") for i, terms in ep.billing.items.items()]
+        rows += [f"('{name}', '{metric}', '{label}', {sign}, {per_model})"
+                 for label, terms, per_model in named for metric, sign in terms]
+    values = ",\n    ".join(rows)
+    return f"""-- Generated from schemas/catalogue.yaml by `make sql`: do not edit by hand.
+-- Usage measured in the units Costs bills, named as Costs names it: one row per UTC day, project, API key and line
+-- item ('<model>, <meter>' or a plain item such as 'web search tool calls'), with the quantity the catalogue's
+-- `billing` defines (e.g. input = input_tokens - input_cached_tokens). Cost allocation splits billed cost by it.
+-- Endpoints without an API key dimension (vector stores, code interpreter) carry a null key.
+create or replace view intermediate.int_billable_usage as
+with meters (kind, metric, label, sign, per_model) as (values
+    {values}
+)
+select u.day,
+       u.project_id,
+       u.api_key_id,
+       case when m.per_model then u.model || ', ' || m.label else m.label end as line_item,
+       sum(m.sign * u.value) as quantity
+from staging.stg_usage as u
+join meters as m on m.kind = u.kind and m.metric = u.metric
+where not m.per_model or u.model is not null
+group by u.day, u.project_id, u.api_key_id, case when m.per_model then u.model || ', ' || m.label else m.label end;
+"""
+
+
+BILLABLE_TARGET = SQL_DIR / "intermediate" / "30_int_billable_usage.sql"
+GENERATED = {TARGET: stg_usage_sql, IDS_TARGET: stg_usage_ids_sql, BILLABLE_TARGET: int_billable_usage_sql}
 
 
 def main() -> None:

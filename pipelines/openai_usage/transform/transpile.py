@@ -3,7 +3,8 @@
 Engine differences that sqlglot does not cover on its own are kept here, small and visible:
 - PostgreSQL cannot CREATE OR REPLACE a view whose columns changed (only appended): then, and only then, the
   old view is dropped first (`replace_fallback`), inside the transaction that applies all views.
-- BigQuery has no LATERAL (VALUES ...) with named columns: that unpivot becomes UNNEST of an array of STRUCTs.
+- BigQuery has no VALUES with named columns: the unpivot (LATERAL VALUES) and the constant tables (a CTE of VALUES)
+  become UNNEST of an array of STRUCTs.
 """
 
 from __future__ import annotations
@@ -17,16 +18,27 @@ from sqlglot.errors import ErrorLevel
 SOURCE = "duckdb"
 
 
+def _structs(values: exp.Values, names: list[str]) -> exp.Array:
+    return exp.Array(expressions=[
+        exp.Struct(expressions=[exp.alias_(v.copy(), n) for v, n in zip(row.expressions, names, strict=True)])
+        for row in values.expressions])
+
+
 def _values_to_unnest(node: exp.Expression) -> exp.Expression:
-    """LATERAL (VALUES ('a', t.a), ...) AS m(metric, value) -> UNNEST([STRUCT('a' AS metric, t.a AS value)]) AS m"""
+    """LATERAL (VALUES ('a', t.a), ...) AS m(metric, value) -> UNNEST([STRUCT('a' AS metric, t.a AS value)]) AS m,
+    and a constant table WITH m (metric, label) AS (VALUES ...) -> WITH m AS (SELECT * FROM UNNEST([STRUCT(...)]))"""
+    if isinstance(node, exp.CTE) and node.alias_column_names and isinstance(node.this, exp.Select):
+        source = node.this.args.get("from_") or node.this.args.get("from")
+        if source is not None and isinstance(source.this, exp.Values):
+            select = exp.select("*").from_(exp.Unnest(expressions=[_structs(source.this, node.alias_column_names)]))
+            return exp.CTE(this=select, alias=exp.TableAlias(this=node.args["alias"].this.copy()))
+        return node
     if not (isinstance(node, exp.Lateral) and isinstance(node.this, exp.Subquery)
             and isinstance(node.this.this, exp.Values)):
         return node
     alias = node.args.get("alias")
     names = [c.name for c in alias.columns] if alias else []
-    structs = [exp.Struct(expressions=[exp.alias_(v.copy(), n) for v, n in zip(row.expressions, names, strict=True)])
-               for row in node.this.this.expressions]
-    return exp.Unnest(expressions=[exp.Array(expressions=structs)], alias=exp.TableAlias(this=alias.this.copy()))
+    return exp.Unnest(expressions=[_structs(node.this.this, names)], alias=exp.TableAlias(this=alias.this.copy()))
 
 
 def statements(sql: str, dialect: str) -> list[str]:
