@@ -104,16 +104,21 @@ def settled(opts: Options, held_positions: dict[str, Any]) -> bool:
         held_positions.get(resource_name(cat[e], opts.width(cat[e]))) is not None for e in opts.endpoints)
 
 
+def dataset_tables(client: Any) -> set[str]:
+    """The tables (lower case) of a dlt SQL client's dataset; none when the dataset is not there yet."""
+    if not client.has_dataset():
+        return set()
+    return {str(r[0]).lower() for r in client.execute_sql(
+        "select table_name from information_schema.tables where lower(table_schema) = "
+        f"'{client.dataset_name.lower()}'") or []}
+
+
 def held_buckets(pipeline: Any, tables: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
     """The buckets each table holds in the pipeline's destination, per width: (table, width) -> (oldest, newest)
     bucket start. Buckets re-read and found empty count: the destination knows nothing happened there."""
     out: dict[tuple[str, str], tuple[int, int]] = {}
     with pipeline.sql_client() as client:
-        if not client.has_dataset():
-            return out
-        existing = {str(r[0]).lower() for r in client.execute_sql(
-            "select table_name from information_schema.tables where lower(table_schema) = "
-            f"'{client.dataset_name.lower()}'") or []}
+        existing = dataset_tables(client)
         for table in tables:
             if table.lower() not in existing:
                 continue

@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 
 from .catalogue import RESTATEMENTS_SCHEMA, Endpoint
+from .plan import dataset_tables
 from .timeutil import WIDTH_SECONDS, floor, to_unix
 
 Group = tuple[Any, ...]
@@ -91,11 +92,7 @@ def held_rows(pipeline: Any, wanted: list[tuple[Endpoint, str, int, int, int]]) 
     if not wanted:
         return out
     with pipeline.sql_client() as client:
-        if not client.has_dataset():
-            return out
-        existing = {str(r[0]).lower() for r in client.execute_sql(
-            "select table_name from information_schema.tables where lower(table_schema) = "
-            f"'{client.dataset_name.lower()}'") or []}
+        existing = dataset_tables(client)
         for ep, width, lo, hi, closed_before in wanted:
             snap = out[(ep.table, width)] = Snapshot(ep, width, closed_before)
             if ep.table.lower() not in existing:
