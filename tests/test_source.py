@@ -57,6 +57,13 @@ def test_the_source_in_a_plain_dlt_pipeline_loads_the_truth_and_continues_from_i
     assert sandbox.stats["buckets"] == 10 * 3 + 5  # the same window, one day on: nothing between is skipped
     for name in ALL:
         assert_matches_truth(db, org, name, start, dataset="openai_spend")
+    # The API revises yesterday's completions: the next run corrects them and logs what changed, as the CLI does.
+    yesterday = midnight(NOW)
+    org.restate("completions", yesterday, yesterday + DAY, 1.5)
+    pipeline.run(openai_usage_source(directory=False))
+    assert_matches_truth(db, org, "completions", start, dataset="openai_spend")
+    logged = query(db, "select distinct table_name, epoch(start_time)::bigint from openai_spend.restatements")
+    assert logged == [("usage_completions", yesterday)]
 
 
 def test_the_sdk_key_convention_and_typed_options(sandbox: Sandbox, tmp_path: Path,

@@ -63,9 +63,6 @@ class Billing:
     meters: dict[str, tuple[tuple[str, int], ...]]
     items: dict[str, tuple[tuple[str, int], ...]]
 
-    def quantity(self, name: str) -> tuple[tuple[str, int], ...]:
-        return self.meters.get(name) or self.items[name]
-
 
 def _billing(name: str, spec: dict[str, Any] | None, metrics: set[str]) -> Billing | None:
     if not spec:

@@ -22,6 +22,13 @@ from .plan import dataset_tables
 from .timeutil import WIDTH_SECONDS, floor, to_unix
 
 Group = tuple[Any, ...]
+SCALE = Decimal("1e-12")  # the log's DECIMAL(38,12)
+
+
+def _exact(value: Any) -> Decimal:
+    """A held or re-read figure at the log's scale: a JSON float (a cost quantity such as 0.30000000000000004) has
+    more digits than the log keeps, and two readings of the same float must compare equal."""
+    return Decimal(str(value)).quantize(SCALE)
 
 
 class Snapshot:
@@ -37,12 +44,14 @@ class Snapshot:
         self.ends: dict[int, int] = {}
 
     def add(self, start: int, end: int, group: Group, values: dict[str, Any], empty: bool) -> None:
-        if floor(start, self.width) + WIDTH_SECONDS[self.width] > self.closed_before:
-            return  # still open when it was read (its end_time may say "now"): its figures were partial
+        if floor(start, self.width) + WIDTH_SECONDS[self.width] + self.ep.arrival_lag > self.closed_before:
+            # Still open when it was read, or closed but within the time the API takes to report a period (costs:
+            # 1d12h): its figures were partial, and their arrival is not a restatement.
+            return
         held = self.buckets.setdefault(start, {})
         self.ends[start] = end
         if not empty:
-            held[group] = {m: Decimal(str(v)) for m, v in values.items() if v is not None}
+            held[group] = {m: _exact(v) for m, v in values.items() if v is not None}
 
     def compare(self, table: pa.Table, detected_at: int) -> pa.Table | None:
         """Restatement rows for the buckets of `table` (a flattened part) that were held; None if nothing moved."""
@@ -58,8 +67,7 @@ class Snapshot:
             start = to_unix(r["start_time"])
             bucket = new[start]
             if not r["_bucket_emptied"]:
-                bucket[tuple(r[d] for d in self.dims)] = {m: Decimal(str(r[m])) for m in self.metrics
-                                                          if r[m] is not None}
+                bucket[tuple(r[d] for d in self.dims)] = {m: _exact(r[m]) for m in self.metrics if r[m] is not None}
         out: list[dict[str, Any]] = []
         for start, groups in new.items():
             old = self.buckets.pop(start)  # compared once, even if a bucket came twice

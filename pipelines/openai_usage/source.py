@@ -185,7 +185,7 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
                 yield part.table
                 restated = snapshot.compare(part.table, now) if snapshot is not None else None
                 if restated is not None:
-                    stats.restated(restated)
+                    stats.add_restatements(restated)
                     yield dlt.mark.with_hints(restated, dlt.mark.make_hints(
                         table_name=RESTATEMENTS_TABLE, write_disposition="merge", primary_key=RESTATEMENTS_KEY,
                         columns=dlt_hints(RESTATEMENTS_SCHEMA)), create_table_variant=True)

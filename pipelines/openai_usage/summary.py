@@ -33,16 +33,18 @@ class TableRun:
     problems: list[str] = field(default_factory=list)
     listed: bool = False
 
-    def restated(self, rows: Any) -> None:
-        """Count a part's restatement rows (an Arrow table with the restatements contract)."""
-        for r in rows.to_pylist():
-            self.restated_buckets.add((r["start_time"], r["bucket_width"]))
-            if r["metric"] == "amount_value":
-                self.restated_amount += (r["new_value"] or 0) - (r["old_value"] or 0)
     grouped_by: tuple[str, ...] = ()  # the dimensions the API answered with
     restated_buckets: set[tuple[Any, str]] = field(default_factory=set)  # closed buckets whose figures changed
     restated_amount: Decimal = Decimal(0)  # net change of billed cost (costs' amount_value) in them
     refused_group_by: set[str] = field(default_factory=set)  # asked for, refused by the API: the run went on without
+
+    def add_restatements(self, rows: Any) -> None:
+        """Count a part's restatement rows (an Arrow table with the restatements contract). A table is filled by its
+        own resource only, so no lock is needed."""
+        for r in rows.to_pylist():
+            self.restated_buckets.add((r["start_time"], r["bucket_width"]))
+            if r["metric"] == "amount_value":
+                self.restated_amount += (r["new_value"] or 0) - (r["old_value"] or 0)
 
 
 @dataclass

@@ -17,6 +17,7 @@ with ids as (
     union select 'user', cast(null as varchar)
     union select 'api_key', api_key_id from staging.stg_api_keys
     union select 'api_key', api_key_id from staging.stg_usage_ids
+    union select 'api_key', api_key_id from staging.stg_costs
     union select 'api_key', cast(null as varchar)
 ),
 listed as (

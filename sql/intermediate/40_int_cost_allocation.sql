@@ -3,8 +3,9 @@
 --   billed       Costs answered grouped by api_key_id: the amount is the API's own.
 --   usage_share  Costs came per project and line item only: each (day, project, line item) cost is split over the
 --                project's keys by their share of the matching usage (intermediate.int_billable_usage).
---   unallocated  cost with no keyed usage to split by (org-level charges, vector store storage, days without usage)
---                stays on one explicit row with no key; it is never spread silently.
+--   unallocated  cost with no keyed usage to split by (org-level charges, vector store storage, days without usage),
+--                and the key-less rest of a cell Costs billed per key, stays on one explicit row with no key; it is
+--                never spread silently.
 -- Exact: per (day, project, line item) the amounts sum to the billed cost to the last digit of the DECIMAL. Rule for
 -- the rounding residue: every key but one gets cost x share rounded to 12 decimals; the key with the most usage (ties:
 -- the smallest key ID) gets the cost minus the others, so it carries the residue (at most a few 1e-12 dollars).
@@ -15,8 +16,17 @@ with costs as (
     from staging.stg_costs
     group by day, project_id, api_key_id, line_item, model, meter, currency
 ),
-to_split as (
+keyless as (
     select * from costs where api_key_id is null
+),
+to_split as (
+    -- Where Costs billed some of a cell per key, the rest has no key of its own: it is not spread over keys the API
+    -- already billed exactly, but stays unallocated.
+    select * from keyless as c
+    where not exists (
+        select 1 from costs as b
+        where b.api_key_id is not null and b.day = c.day and b.line_item = c.line_item and b.currency = c.currency
+          and coalesce(b.project_id, '') = coalesce(c.project_id, ''))
 ),
 keyed_usage as (
     select day, project_id, api_key_id, line_item, quantity
@@ -38,7 +48,7 @@ rounded as (
     from shares
 ),
 split as (
-    select day, project_id, api_key_id, line_item, model, meter, currency, cost,
+    select day, project_id, api_key_id, line_item, model, meter, currency,
            case when rank = 1
                 then cost - coalesce(sum(rounded_amount) over (partition by day, project_id, line_item, currency), 0)
                 else rounded_amount end as amount,
@@ -46,19 +56,28 @@ split as (
            'usage_share' as method
     from rounded
 )
-select day, project_id, api_key_id, line_item, model, meter, currency, amount as cost, amount, quantity, quantity_unit,
+select day, project_id, api_key_id, line_item, model, meter, currency, amount, quantity, quantity_unit,
        cast(null as double) as share, 'billed' as method
 from costs
 where api_key_id is not null
 union all
-select day, project_id, api_key_id, line_item, model, meter, currency, cost, amount, quantity, quantity_unit, share,
+select day, project_id, api_key_id, line_item, model, meter, currency, amount, quantity, quantity_unit, share,
        method
 from split
 union all
-select c.day, c.project_id, cast(null as varchar), c.line_item, c.model, c.meter, c.currency, c.amount, c.amount,
-       c.quantity, c.quantity_unit, cast(null as double), 'unallocated'
+select c.day, c.project_id, cast(null as varchar), c.line_item, c.model, c.meter, c.currency, c.amount, c.quantity,
+       c.quantity_unit, cast(null as double), 'unallocated'
 from to_split as c
 where not exists (
     select 1 from keyed_usage as u
     where u.day = c.day and u.project_id = c.project_id and u.line_item = c.line_item
+)
+union all
+select c.day, c.project_id, cast(null as varchar), c.line_item, c.model, c.meter, c.currency, c.amount, c.quantity,
+       c.quantity_unit, cast(null as double), 'unallocated'
+from keyless as c
+where exists (
+    select 1 from costs as b
+    where b.api_key_id is not null and b.day = c.day and b.line_item = c.line_item and b.currency = c.currency
+      and coalesce(b.project_id, '') = coalesce(c.project_id, '')
 );

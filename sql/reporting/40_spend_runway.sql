@@ -6,8 +6,8 @@
 -- The forecast is an estimate and a DOUBLE (as in month_to_date); the dates below never divide.
 -- `crosses_on` is the first day the actual cumulative cost (up to as_of_day) or the forecast (after it) reaches the
 -- threshold, compared without division so the day is exact; null if it is not reached this month.
--- Thresholds are those the last refresh listed (`last_seen_at` = the newest), in dollars (the API gives cents); a hard
--- limit of 0 means none is set.
+-- Thresholds are those the directory's last refresh listed, in dollars (the API gives cents), set against the
+-- scope's costs in the threshold's currency; a hard limit of 0 means none is set.
 create or replace view reporting.spend_runway as
 with offsets (n) as (values
     (0), (1), (2), (3), (4), (5), (6), (7),
@@ -58,34 +58,43 @@ path as (
     left join daily as y on y.scope = t.scope and y.scope_key = coalesce(t.project_id, '') and y.currency = t.currency
                         and y.day = d.day
 ),
+refreshed as (
+    -- The directory's newest refresh: a limit or alert that it did not list again was deleted (or is no longer
+    -- readable, which the load warned of), and no longer counts.
+    select max(t) as refreshed_at from (
+        select max(last_seen_at) as t from openai_usage.projects
+        union all select max(last_seen_at) from openai_usage.spend_limits
+        union all select max(last_seen_at) from openai_usage.spend_alerts
+    ) as seen
+),
 thresholds as (
-    select scope, coalesce(project_id, '') as scope_key, 'hard_limit' as threshold_type,
-           cast(null as varchar) as threshold_id, cast(threshold_amount as decimal(18, 0)) * 0.01 as threshold_amount,
-           enforcement_status
+    select scope, coalesce(project_id, '') as scope_key, lower(coalesce(currency, 'usd')) as currency,
+           'hard_limit' as threshold_type, cast(null as varchar) as threshold_id,
+           cast(threshold_amount as decimal(18, 0)) * 0.01 as threshold_amount, enforcement_status
     from openai_usage.spend_limits
-    where threshold_amount > 0 and last_seen_at = (select max(last_seen_at) from openai_usage.spend_limits)
+    where threshold_amount > 0 and last_seen_at >= (select refreshed_at from refreshed)
     union all
-    select scope, coalesce(project_id, ''), 'alert', id, cast(threshold_amount as decimal(18, 0)) * 0.01,
-           cast(null as varchar)
+    select scope, coalesce(project_id, ''), lower(coalesce(currency, 'usd')), 'alert', id,
+           cast(threshold_amount as decimal(18, 0)) * 0.01, cast(null as varchar)
     from openai_usage.spend_alerts
-    where last_seen_at = (select max(last_seen_at) from openai_usage.spend_alerts)
+    where last_seen_at >= (select refreshed_at from refreshed)
 ),
 crossings as (
-    select th.scope, th.scope_key, th.threshold_type, th.threshold_id, th.threshold_amount, th.enforcement_status,
-           p.currency, min(p.day) as crosses_on
+    select th.scope, th.scope_key, th.currency, th.threshold_type, th.threshold_id, th.threshold_amount,
+           th.enforcement_status, min(p.day) as crosses_on
     from thresholds as th
-    join path as p on p.scope = th.scope and p.scope_key = th.scope_key
+    join path as p on p.scope = th.scope and p.scope_key = th.scope_key and p.currency = th.currency
     where (p.day <= p.as_of_day and p.actual >= th.threshold_amount)
        or (p.day > p.as_of_day
            and p.mtd_amount * 7 + p.trailing_7d_amount * (p.day - p.as_of_day) >= th.threshold_amount * 7)
-    group by th.scope, th.scope_key, th.threshold_type, th.threshold_id, th.threshold_amount, th.enforcement_status,
-             p.currency
+    group by th.scope, th.scope_key, th.currency, th.threshold_type, th.threshold_id, th.threshold_amount,
+             th.enforcement_status
 ),
 scope_thresholds as (
-    select th.scope, th.scope_key, th.threshold_type, th.threshold_id, th.threshold_amount, th.enforcement_status,
-           c.crosses_on
+    select th.scope, th.scope_key, th.currency, th.threshold_type, th.threshold_id, th.threshold_amount,
+           th.enforcement_status, c.crosses_on
     from thresholds as th
-    left join crossings as c on c.scope = th.scope and c.scope_key = th.scope_key
+    left join crossings as c on c.scope = th.scope and c.scope_key = th.scope_key and c.currency = th.currency
                             and c.threshold_type = th.threshold_type
                             and coalesce(c.threshold_id, '') = coalesce(th.threshold_id, '')
 )
@@ -105,7 +114,8 @@ select t.month_start as month,
        s.enforcement_status,
        s.crosses_on,
        coalesce(s.crosses_on <= t.as_of_day, false) as already_crossed,
-       coalesce(s.threshold_type = 'hard_limit' and s.crosses_on <= t.last_day, false) as enforces_before_month_end
+       coalesce(s.threshold_type = 'hard_limit' and s.crosses_on is not null, false) as enforces_before_month_end
 from totals as t
 left join scope_thresholds as s on s.scope = t.scope and s.scope_key = coalesce(t.project_id, '')
+                               and s.currency = t.currency
 left join intermediate.int_names as n on n.kind = 'project' and n.join_key = coalesce(t.project_id, '');

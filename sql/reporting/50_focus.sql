@@ -3,7 +3,8 @@
 -- Mapping: BilledCost = EffectiveCost = ListCost = ContractedCost = Costs' amount (the API exposes no list price,
 -- discount or amortization); charge period = the UTC day; billing period = its calendar month; SkuId = SkuPriceId =
 -- the line item, SkuMeter its meter; SubAccount = the project; split allocation columns where cost was split over keys
--- by usage (AllocatedMethodId 'usage_share'; the unallocated remainder has no AllocatedResourceId). Where Costs gives
+-- by usage (AllocatedMethodId 'usage_share', with the key's usage in the meter's own unit: tokens, not thousands); the
+-- unallocated rows were not allocated and carry no allocation columns. Where Costs gives
 -- no quantity (org-level charges), the charge is priced per day: PricingQuantity 1, PricingUnit 'Days'.
 -- Corrections (ChargeClass 'Correction'): a billed amount restated after its billing period closed (from
 -- openai_usage.restatements) stays as invoiced in its own period, and the difference is a correction row in the period
@@ -56,13 +57,27 @@ charges as (
            'usd', case when api_key_id is not null then 'billed' else 'unallocated' end,
            cast(null as double), cast(null as decimal(38, 6)), cast(null as varchar), delta, 'Correction'
     from corrections
+    union all
+    -- A group that vanished after its period closed has no row left to carry what was invoiced: one stands in.
+    select c.day, cast(date_trunc('month', c.day) as date), c.project_id, c.api_key_id, c.line_item,
+           case when strpos(c.line_item, ', ') > 0 then split_part(c.line_item, ', ', 1) end,
+           case when strpos(c.line_item, ', ') > 0 then split_part(c.line_item, ', ', 2) else c.line_item end,
+           'usd', case when c.api_key_id is not null then 'billed' else 'unallocated' end,
+           cast(null as double), cast(null as decimal(38, 6)), cast(null as varchar), -c.delta, cast(null as varchar)
+    from cell_corrections as c
+    where not exists (
+        select 1 from allocated as a
+        where a.cell_rank = 1 and a.day = c.day and coalesce(a.project_id, '') = coalesce(c.project_id, '')
+          and a.line_item = c.line_item
+          and coalesce(case when a.method = 'billed' then a.api_key_id end, '') = coalesce(c.api_key_id, ''))
 ),
 named as (
     select c.*,
            p.name as project_name,
            k.name as api_key_name,
            case c.quantity_unit
-               when 'tokens' then 'Tokens' when '1000_tokens' then '1000 Tokens'
+               when 'tokens' then 'Tokens'
+               when '1000_tokens' then case when c.method = 'usage_share' then 'Tokens' else '1000 Tokens' end
                when 'duration_seconds' then 'Seconds' when 'duration_minutes' then 'Minutes'
                when 'duration_hours' then 'Hours' when 'gibibyte_hours' then 'GiB-Hours'
                when 'images' then 'Images' when 'characters' then 'Characters'
@@ -105,13 +120,11 @@ select cast(amount as decimal(38, 12)) as "BilledCost",
        line_item as "SkuId",
        line_item as "SkuPriceId",
        meter as "SkuMeter",
-       case when method in ('usage_share', 'unallocated') and charge_class is null then 'usage_share' end
-           as "AllocatedMethodId",
+       case when method = 'usage_share' and charge_class is null then 'usage_share' end as "AllocatedMethodId",
        case when method = 'usage_share' and charge_class is null
             then '{"Elements":[{"AllocatedRatio":' || cast(ratio as varchar) || ',"UsageUnit":"' || unit
                  || '","UsageQuantity":' || cast(cast(quantity as decimal(38, 0)) as varchar) || '}]}'
-            when method = 'unallocated' and charge_class is null
-            then '{"Elements":[{"AllocatedRatio":1}]}' end as "AllocatedMethodDetails",
+       end as "AllocatedMethodDetails",
        case when method = 'usage_share' and charge_class is null then api_key_id end as "AllocatedResourceId",
        case when method = 'usage_share' and charge_class is null then api_key_name end as "AllocatedResourceName",
        api_key_id as "x_ApiKeyId",

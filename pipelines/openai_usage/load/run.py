@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -13,7 +14,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from ..errors import ConfigError, OpenAIUsageError, root_cause
 from ..extract.http import DEFAULT_BASE_URL
 from ..extract.usage import Progress
-from ..plan import Options, pipeline_positions
+from ..plan import Options, dataset_tables, pipeline_positions
 from ..source import admin_key, openai_usage_source
 from ..summary import RunSummary
 from .recovery import finish_interrupted, load_lock
@@ -124,5 +125,16 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
             if isinstance(cause, OpenAIUsageError):
                 raise cause from None
             raise
+        if wh.dialect == "postgres":
+            _analyze(pipeline)
     summary.seconds = time.monotonic() - t0
     return summary
+
+
+def _analyze(pipeline: Any) -> None:
+    """PostgreSQL plans the views' joins on table statistics, which fresh rows lack until autovacuum comes by:
+    without them it guesses one row per CTE and loops (cost allocation: 43 s instead of 20 s on 45 days)."""
+    with pipeline.sql_client() as client:
+        tables = [client.make_qualified_table_name(t) for t in sorted(dataset_tables(client))]
+        if tables:
+            client.execute_sql(f"analyze {', '.join(tables)}")
