@@ -68,6 +68,10 @@ class Options:
     def width(self, ep: Endpoint) -> str:
         return ep.width_for(self.bucket_width)
 
+    def reread_for(self, ep: Endpoint) -> int:
+        """Seconds before the stored position that a plain run reads again: the option, else the endpoint's own."""
+        return self.reread if self.reread is not None else ep.reread
+
 
 @dataclass(frozen=True)
 class EndpointPlan:

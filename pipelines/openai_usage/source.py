@@ -143,13 +143,12 @@ def _rereads(plans: list[EndpointPlan], opts: Options, state: dict[str, Any],
     out = []
     for p in plans:
         ep = cat[p.name]
-        resource = (state.get("resources") or {}).get(resource_name(ep, p.width)) or {}
-        read_at = resource.get("read_at")
-        position = positions(state).get(resource_name(ep, p.width))
+        name = resource_name(ep, p.width)
+        read_at = ((state.get("resources") or {}).get(name) or {}).get("read_at")
+        position = positions(state).get(name)
         if read_at is None or position is None:
             continue
-        lag = opts.reread if opts.reread is not None else ep.reread
-        lo = p.initial if p.end is not None else floor(to_unix(position) - lag, p.width)
+        lo = p.initial if p.end is not None else floor(to_unix(position) - opts.reread_for(ep), p.width)
         out.append((ep, p.width, lo, p.end if p.end is not None else ceil(now + 1, p.width), int(read_at)))
     return out
 
@@ -166,7 +165,7 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
     def bucket_rows(
         cursor: dlt.sources.incremental[Any] = dlt.sources.incremental(
             "start_time", initial_value=to_datetime(plan.initial), end_value=to_datetime(end) if end else None,
-            lag=opts.reread if opts.reread is not None else ep.reread, range_start="closed",
+            lag=opts.reread_for(ep), range_start="closed",
             on_cursor_value_missing="raise"),
     ) -> Iterator[Any]:
         lo = floor(to_unix(cursor.start_value), width)
