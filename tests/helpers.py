@@ -12,14 +12,16 @@ from openai_usage.simulator import Org, truth
 from .conftest import query
 
 
-def warehouse_rows(db: Path, endpoint: str, width: str = "1d",
-                   dataset: str = "openai_usage") -> dict[tuple, dict[str, Any]]:
-    """Rows of one table keyed by (bucket start, *dimensions); fails on a duplicate key."""
+def warehouse_rows(db: Path, endpoint: str, width: str = "1d", dataset: str = "openai_usage",
+                   organization: str | None = None) -> dict[tuple, dict[str, Any]]:
+    """Rows of one table (of one organization, if given) keyed by (bucket start, *dimensions); fails on a duplicate
+    key."""
     ep = catalogue.endpoints()[endpoint]
     dims = [c.name for c in ep.dimensions]
     mets = [c.name for c in ep.metrics]
     sql = (f"select epoch(start_time)::bigint, {', '.join(dims + mets)} from {dataset}.{ep.table} "
-           f"where bucket_width = '{width}' and not coalesce(_bucket_emptied, false)")
+           f"where bucket_width = '{width}' and not coalesce(_bucket_emptied, false)"
+           + (f" and organization = '{organization}'" if organization else ""))
     out: dict[tuple, dict[str, Any]] = {}
     for row in query(db, sql):
         key = (row[0], *row[1: 1 + len(dims)])
@@ -48,8 +50,8 @@ def truth_rows(org: Org, endpoint: str, start: int, end: int | None = None, widt
 
 
 def assert_matches_truth(db: Path, org: Org, endpoint: str, start: int, end: int | None = None,
-                         width: str = "1d", dataset: str = "openai_usage") -> int:
-    got = warehouse_rows(db, endpoint, width, dataset)
+                         width: str = "1d", dataset: str = "openai_usage", organization: str | None = None) -> int:
+    got = warehouse_rows(db, endpoint, width, dataset, organization)
     want = truth_rows(org, endpoint, start, end, width)
     got = {k: v for k, v in got.items() if k[0] >= start and (end is None or k[0] < end)}
     missing = set(want) - set(got)

@@ -83,7 +83,7 @@ def test_wrong_keys_exit_1_with_admin_key_hint_and_never_echo_the_key(sandbox, t
 
 
 def test_load_command_end_to_end_and_key_stays_out_of_every_file(sandbox, tmp_path):
-    sandbox.admin_keys.add(SECRET)
+    sandbox.tenants[SECRET] = sandbox.org
     db = tmp_path / "w.duckdb"
     p = run(["load", "--db", str(db), "--base-url", sandbox.url, "--start", "2026-11-10", "-v"], key=SECRET,
             env={"OPENAI_USAGE_NOW": str(NOW)})

@@ -12,10 +12,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pipelines" / "openai_usage"
 
 # Upstream first. A module may import its own stage and any stage above it, never one below.
 STAGES = [
-    {"errors", "timeutil", "summary"},
-    {"catalogue"},
+    {"errors", "timeutil"},
+    {"catalogue", "summary"},  # a run's summary is kept per table and organization, named as the catalogue names them
     {"extract"},
-    {"plan", "restatements"},  # both ask the destination what it holds before a run
+    {"plan", "restatements", "organizations"},  # what a run reads: ranges, held rows, and whose API
     {"source"},
     {"load"},
     {"transform"},

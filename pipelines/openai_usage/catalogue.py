@@ -27,6 +27,11 @@ SCHEMAS_DIR = Path(os.environ.get("OPENAI_USAGE_SCHEMAS", PACKAGE_DIR / "schemas
 
 # Marks a re-read bucket that came back empty: dlt deletes the bucket's old rows and inserts nothing.
 TOMBSTONE = "_bucket_emptied"
+# The configured name of the organization a row was read from: first column of every table and part of every key,
+# so organizations share tables and a merge for one never touches another's rows.
+ORGANIZATION = "organization"
+DEFAULT_ORGANIZATION = "default"
+_ORG_FIELD = pa.field(ORGANIZATION, pa.string(), nullable=False)
 
 _DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 
@@ -116,8 +121,9 @@ class Endpoint:
         return self.limits[width]["max"]
 
     def arrow_schema(self) -> pa.Schema:
-        """The table contract: bucket columns, then the result's own fields, then the tombstone flag."""
+        """The table contract: the organization, bucket columns, the result's own fields, then the tombstone flag."""
         fields = [
+            _ORG_FIELD,
             pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
             pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
             pa.field("bucket_width", pa.string(), nullable=False),
@@ -153,7 +159,7 @@ class DirectoryList:
     object: str
     params: dict[str, str]
     per_project: bool
-    primary_key: tuple[str, ...]
+    primary_key: tuple[str, ...]  # the organization first, then the list's own key
     columns: tuple[DirectoryColumn, ...]
     max_limit: int
     default_limit: int
@@ -164,11 +170,12 @@ class DirectoryList:
         """The table contract: `project_id` first for per-project lists (after `scope` and `scope_id` for scoped
         ones), then the listed columns, then when this run last saw the item (so an item gone from the directory is
         visible as such)."""
+        fields = [_ORG_FIELD]
         if self.scope:
-            fields = [pa.field("scope", pa.string(), nullable=False), pa.field("scope_id", pa.string(), nullable=False),
-                      pa.field("project_id", pa.string())]
+            fields += [pa.field("scope", pa.string(), nullable=False),
+                       pa.field("scope_id", pa.string(), nullable=False), pa.field("project_id", pa.string())]
         else:
-            fields = [pa.field("project_id", pa.string(), nullable=False)] if self.per_project else []
+            fields += [pa.field("project_id", pa.string(), nullable=False)] if self.per_project else []
         fields += [pa.field(c.name, c.arrow, nullable=c.name not in self.primary_key) for c in self.columns]
         fields.append(pa.field("last_seen_at", pa.timestamp("us", tz="UTC"), nullable=False))
         return pa.schema(fields)
@@ -193,7 +200,7 @@ def directory_lists() -> dict[str, DirectoryList]:
         out[name] = DirectoryList(
             name=name, path=spec["path"], table=spec["table"], object=spec["object"],
             params={k: str(v) for k, v in (spec.get("params") or {}).items()},
-            per_project=bool(spec.get("per_project")), primary_key=tuple(spec["primary_key"]), columns=cols,
+            per_project=bool(spec.get("per_project")), primary_key=(ORGANIZATION, *spec["primary_key"]), columns=cols,
             max_limit=int(spec.get("limit", limit)["max"]), default_limit=int(spec.get("limit", limit)["default"]),
             single=bool(spec.get("single")), scope=spec.get("scope"))
     return out
@@ -243,6 +250,7 @@ def by_path() -> dict[str, Endpoint]:
 QUARANTINE_TABLE = "_quarantine"
 # Results of a kind no contract knows, kept whole as raw JSON rather than dropped.
 QUARANTINE_SCHEMA = pa.schema([
+    _ORG_FIELD,
     pa.field("endpoint", pa.string(), nullable=False),
     pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
     pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
@@ -257,6 +265,7 @@ RESTATEMENTS_TABLE = "restatements"
 # Figures the API changed after a bucket had closed: one row per (table, bucket, group, metric) whose re-read value
 # differs from the one held. A group that appeared has no old value; one that vanished has no new value.
 RESTATEMENTS_SCHEMA = pa.schema([
+    _ORG_FIELD,
     pa.field("table_name", pa.string(), nullable=False),
     pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
     pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
@@ -268,7 +277,8 @@ RESTATEMENTS_SCHEMA = pa.schema([
     pa.field("change", pa.string(), nullable=False),  # changed | appeared | vanished
     pa.field("detected_at", pa.timestamp("us", tz="UTC"), nullable=False),
 ])
-RESTATEMENTS_KEY = ["table_name", "start_time", "bucket_width", "dimensions", "metric", "detected_at"]
+QUARANTINE_KEY = [ORGANIZATION, "endpoint", "start_time", "bucket_width", "raw_sha256"]
+RESTATEMENTS_KEY = [ORGANIZATION, "table_name", "start_time", "bucket_width", "dimensions", "metric", "detected_at"]
 
 
 def contract_tables() -> dict[str, pa.Schema]:

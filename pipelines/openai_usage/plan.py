@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import catalogue
-from .catalogue import Endpoint
+from .catalogue import DEFAULT_ORGANIZATION, ORGANIZATION, Endpoint
 from .errors import ConfigError
 from .extract.http import check_base_url
 from .timeutil import WIDTH_SECONDS, ceil, day_label, floor, parse_duration, parse_time, to_unix
@@ -82,11 +82,15 @@ class EndpointPlan:
     width: str
     initial: int
     end: int | None = None
+    organization: str = DEFAULT_ORGANIZATION
+    resumed: bool = False  # re-reads what a run that failed part way may have left behind (see `resume_from`)
 
 
-def resource_name(ep: Endpoint, width: str) -> str:
-    """Each width keeps its own incremental position; all widths share the endpoint's table."""
-    return ep.table if width == "1d" else f"{ep.table}_{width}"
+def resource_name(ep: Endpoint, width: str, organization: str = DEFAULT_ORGANIZATION) -> str:
+    """Each width of each organization keeps its own incremental position; all share the endpoint's table. The
+    default organization keeps the names single-organization warehouses have always had."""
+    name = ep.table if width == "1d" else f"{ep.table}_{width}"
+    return name if organization == DEFAULT_ORGANIZATION else f"{name}__{organization}"
 
 
 def positions(source_state: dict[str, Any]) -> dict[str, Any]:
@@ -96,16 +100,25 @@ def positions(source_state: dict[str, Any]) -> dict[str, Any]:
             for name, r in resources.items()}
 
 
+def resume_points(source_state: dict[str, Any]) -> dict[str, int]:
+    """Where a resource must read again from, per resource: set when an organization's run failed part way. Its
+    windows finish out of order, so the position may have moved past buckets that never arrived; the next run
+    re-reads from where the failed one began (a backfill up to now) and then clears it."""
+    resources = source_state.get("resources") or {}
+    return {name: int(r["resume_from"]) for name, r in resources.items() if r.get("resume_from") is not None}
+
+
 def pipeline_positions(pipeline: Any, source_name: str = "openai_usage") -> dict[str, Any]:
     """The stored positions in a pipeline's state (what `positions` reads from inside the source)."""
     return positions(pipeline.state.get("sources", {}).get(source_name, {}))
 
 
-def settled(opts: Options, held_positions: dict[str, Any]) -> bool:
+def settled(opts: Options, held_positions: dict[str, Any], organization: str = DEFAULT_ORGANIZATION,
+            resumes: dict[str, int] | None = None) -> bool:
     """A plain run whose endpoints all have a position: the positions alone decide, nothing else is asked."""
     cat = catalogue.endpoints()
-    return opts.start is None and all(
-        held_positions.get(resource_name(cat[e], opts.width(cat[e]))) is not None for e in opts.endpoints)
+    names = [resource_name(cat[e], opts.width(cat[e]), organization) for e in opts.endpoints]
+    return opts.start is None and all(held_positions.get(n) is not None and n not in (resumes or {}) for n in names)
 
 
 def dataset_tables(client: Any) -> set[str]:
@@ -117,24 +130,26 @@ def dataset_tables(client: Any) -> set[str]:
         f"'{client.dataset_name.lower()}'") or []}
 
 
-def held_buckets(pipeline: Any, tables: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
-    """The buckets each table holds in the pipeline's destination, per width: (table, width) -> (oldest, newest)
-    bucket start. Buckets re-read and found empty count: the destination knows nothing happened there."""
-    out: dict[tuple[str, str], tuple[int, int]] = {}
+def held_buckets(pipeline: Any, tables: list[str]) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """The buckets each table holds in the pipeline's destination, per organization and width: (organization,
+    table, width) -> (oldest, newest) bucket start. Buckets re-read and found empty count: the destination knows
+    nothing happened there."""
+    out: dict[tuple[str, str, str], tuple[int, int]] = {}
     with pipeline.sql_client() as client:
         existing = dataset_tables(client)
         for table in tables:
             if table.lower() not in existing:
                 continue
-            for width, oldest, newest in client.execute_sql(
-                    f"select bucket_width, min(start_time), max(start_time) from "
-                    f"{client.make_qualified_table_name(table)} group by bucket_width") or []:
-                out[(table, str(width))] = (to_unix(oldest), to_unix(newest))
+            for org, width, oldest, newest in client.execute_sql(
+                    f"select {ORGANIZATION}, bucket_width, min(start_time), max(start_time) from "
+                    f"{client.make_qualified_table_name(table)} group by {ORGANIZATION}, bucket_width") or []:
+                out[(str(org), table, str(width))] = (to_unix(oldest), to_unix(newest))
     return out
 
 
 def plan_endpoints(opts: Options, now: int, stored: dict[str, Any],
-                   held: dict[tuple[str, str], tuple[int, int]]) -> tuple[list[EndpointPlan], list[str]]:
+                   held: dict[tuple[str, str, str], tuple[int, int]], organization: str = DEFAULT_ORGANIZATION,
+                   resumes: dict[str, int] | None = None) -> tuple[list[EndpointPlan], list[str]]:
     """Where each endpoint starts and ends this run, and notes for the summary.
 
     - A plain run continues from the stored position; with none yet, from the newest bucket the destination holds
@@ -142,17 +157,28 @@ def plan_endpoints(opts: Options, now: int, stored: dict[str, Any],
     - `start` on an endpoint that has a position, or any `end`, is a backfill: exact range, position untouched.
     - Whatever the dates, a run never leaves a gap between the oldest and the newest bucket the destination holds:
       a range that would is stretched to meet the held buckets, and the summary says so.
+    - A plain run after a run that failed part way re-reads from where that one began (see `resume_points`).
+    Each organization is planned on its own: its positions, and the buckets it holds.
     """
+    resumes = resumes or {}
+    who = "" if organization == DEFAULT_ORGANIZATION else f" [{organization}]"
     cat = catalogue.endpoints()
     default_start = floor(now, "1d") - DEFAULT_START_DAYS * 86400
     plans, notes = [], []
     for name in opts.endpoints:
         ep = cat[name]
         width = opts.width(ep)
-        oldest, newest = held.get((ep.table, width), (None, None))
+        oldest, newest = held.get((organization, ep.table, width), (None, None))
         start = floor(opts.start, width) if opts.start is not None else None
-        has_position = stored.get(resource_name(ep, width)) is not None
+        rname = resource_name(ep, width, organization)
+        has_position = stored.get(rname) is not None
         end = ceil(opts.end, width) if opts.end is not None else None
+        if start is None and end is None and has_position and rname in resumes:
+            start, end = floor(resumes[rname], width), ceil(now + 1, width)
+            notes.append(f"{ep.table} ({width}){who}: the last run failed part way; reading again from "
+                         f"{day_label(start)}")
+            plans.append(EndpointPlan(name, width, start, end, organization, resumed=True))
+            continue
         if end is None and start is not None and has_position:
             end = ceil(now + 1, width)  # an older start on a loaded endpoint: backfill up to now
         if start is None and has_position:
@@ -162,15 +188,15 @@ def plan_endpoints(opts: Options, now: int, stored: dict[str, Any],
         elif start is None:
             start = newest if newest is not None else default_start
             if newest is not None and newest < default_start:
-                notes.append(f"{ep.table} ({width}): no position yet, continuing from the newest bucket held "
+                notes.append(f"{ep.table} ({width}){who}: no position yet, continuing from the newest bucket held "
                              f"({day_label(newest)}) so no day is skipped")
         elif newest is not None and start > newest:
-            notes.append(f"{ep.table} ({width}): start moved from {day_label(start)} to {day_label(newest)}, the "
+            notes.append(f"{ep.table} ({width}){who}: start moved from {day_label(start)} to {day_label(newest)}, the "
                          "newest bucket held, so no day is skipped")
             start = newest
         if end is not None and oldest is not None and end < oldest:
-            notes.append(f"{ep.table} ({width}): end moved from {day_label(end)} to {day_label(oldest)}, the oldest "
-                         "bucket held, so no day is skipped")
+            notes.append(f"{ep.table} ({width}){who}: end moved from {day_label(end)} to {day_label(oldest)}, the "
+                         "oldest bucket held, so no day is skipped")
             end = oldest
-        plans.append(EndpointPlan(name, width, start, end))
+        plans.append(EndpointPlan(name, width, start, end, organization))
     return plans, notes

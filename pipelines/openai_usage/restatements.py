@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from .catalogue import RESTATEMENTS_SCHEMA, Endpoint
+from .catalogue import ORGANIZATION, RESTATEMENTS_SCHEMA, Endpoint
 from .plan import dataset_tables
 from .timeutil import WIDTH_SECONDS, floor, to_unix
 
@@ -35,8 +35,8 @@ class Snapshot:
     """The rows one table held for a range, per bucket start (Unix seconds): {group: {metric: value}}. A bucket held
     as read-and-empty is present with no groups."""
 
-    def __init__(self, ep: Endpoint, width: str, closed_before: int) -> None:
-        self.ep, self.width = ep, width
+    def __init__(self, ep: Endpoint, width: str, closed_before: int, organization: str) -> None:
+        self.ep, self.width, self.organization = ep, width, organization
         self.closed_before = closed_before  # the clock of the run that last read these buckets
         self.dims = [c.name for c in ep.dimensions]
         self.metrics = [c.name for c in ep.metrics if c.type != "string"]
@@ -87,30 +87,34 @@ class Snapshot:
     def _row(self, start: int, group: Group, metric: str, old: Decimal | None, new: Decimal | None, change: str,
              detected_at: int) -> dict[str, Any]:
         dims = orjson.dumps(dict(zip(self.dims, group, strict=True)), option=orjson.OPT_SORT_KEYS).decode()
-        return {"table_name": self.ep.table, "start_time": dt.datetime.fromtimestamp(start, dt.UTC),
+        return {"organization": self.organization, "table_name": self.ep.table,
+                "start_time": dt.datetime.fromtimestamp(start, dt.UTC),
                 "end_time": dt.datetime.fromtimestamp(self.ends[start], dt.UTC), "bucket_width": self.width,
                 "dimensions": dims, "metric": metric, "old_value": old, "new_value": new, "change": change,
                 "detected_at": dt.datetime.fromtimestamp(detected_at, dt.UTC)}
 
 
-def held_rows(pipeline: Any, wanted: list[tuple[Endpoint, str, int, int, int]]) -> dict[tuple[str, str], Snapshot]:
-    """Snapshots of what the pipeline's destination holds, per (table, width), for [lo, hi) of each wanted
-    (endpoint, width, lo, hi, closed_before). Tables not there yet give empty snapshots."""
-    out: dict[tuple[str, str], Snapshot] = {}
+Wanted = tuple[str, Endpoint, str, int, int, int]  # (organization, endpoint, width, lo, hi, closed_before)
+
+
+def held_rows(pipeline: Any, wanted: list[Wanted]) -> dict[tuple[str, str, str], Snapshot]:
+    """Snapshots of what the pipeline's destination holds, per (organization, table, width), for [lo, hi) of each
+    wanted (organization, endpoint, width, lo, hi, closed_before). Tables not there yet give empty snapshots."""
+    out: dict[tuple[str, str, str], Snapshot] = {}
     if not wanted:
         return out
     with pipeline.sql_client() as client:
         existing = dataset_tables(client)
-        for ep, width, lo, hi, closed_before in wanted:
-            snap = out[(ep.table, width)] = Snapshot(ep, width, closed_before)
+        for org, ep, width, lo, hi, closed_before in wanted:
+            snap = out[(org, ep.table, width)] = Snapshot(ep, width, closed_before, org)
             if ep.table.lower() not in existing:
                 continue
             cols = [*snap.dims, *snap.metrics]
             sql = (f"select start_time, end_time, coalesce(_bucket_emptied, false), {', '.join(cols)} "
-                   f"from {client.make_qualified_table_name(ep.table)} where bucket_width = %s "
+                   f"from {client.make_qualified_table_name(ep.table)} where {ORGANIZATION} = %s and bucket_width = %s "
                    "and start_time >= %s and start_time < %s")
             lo_t, hi_t = dt.datetime.fromtimestamp(lo, dt.UTC), dt.datetime.fromtimestamp(hi, dt.UTC)
-            for row in client.execute_sql(sql, width, lo_t, hi_t) or []:
+            for row in client.execute_sql(sql, org, width, lo_t, hi_t) or []:
                 group = tuple(row[3: 3 + len(snap.dims)])
                 values = dict(zip(snap.metrics, row[3 + len(snap.dims):], strict=True))
                 snap.add(to_unix(row[0]), to_unix(row[1]), group, values, bool(row[2]))

@@ -9,13 +9,15 @@ Use it in any dlt pipeline:
     pipeline.run(openai_usage_source(start="2026-01-01"))
 
 The admin key comes from dlt's secrets (`sources.openai_usage.api_key`, i.e. SOURCES__OPENAI_USAGE__API_KEY),
-else from OPENAI_ADMIN_KEY, the OpenAI SDK's convention. Every other argument may also come from config.
+else from OPENAI_ADMIN_KEY, the OpenAI SDK's convention: that is the organization named `default`. More
+organizations are configured as [sources.openai_usage.organizations.NAME] with an `api_key` and an optional
+`base_url` (see `organizations.py`); every configured one is loaded into the same tables, told apart by their
+`organization` column. Every other argument may also come from config.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
@@ -29,6 +31,9 @@ from dlt.extract.resource import DltResource
 
 from . import catalogue
 from .catalogue import (
+    DEFAULT_ORGANIZATION,
+    ORGANIZATION,
+    QUARANTINE_KEY,
     QUARANTINE_TABLE,
     RESTATEMENTS_KEY,
     RESTATEMENTS_SCHEMA,
@@ -37,24 +42,36 @@ from .catalogue import (
     Endpoint,
     dlt_hints,
 )
-from .errors import ConfigError, OpenAIUsageError
-from .extract.flatten import flatten_directory
-from .extract.http import ADMIN_KEY_HELP, DEFAULT_BASE_URL, UsageClient
+from .errors import OpenAIUsageError, RunCancelled
+from .extract.flatten import Flattened, flatten_directory
+from .extract.http import DEFAULT_BASE_URL, UsageClient
 from .extract.usage import Grouping, Progress, fetch_tables
-from .plan import EndpointPlan, Options, held_buckets, plan_endpoints, positions, resource_name, settled
-from .restatements import Snapshot, held_rows
-from .summary import RunSummary
+from .organizations import Organization, resolve
+from .plan import (
+    EndpointPlan,
+    Options,
+    held_buckets,
+    plan_endpoints,
+    positions,
+    resource_name,
+    resume_points,
+    settled,
+)
+from .restatements import Snapshot, Wanted, held_rows
+from .summary import RunSummary, TableRun
 from .timeutil import ceil, floor, to_datetime, to_unix
 from .timeutil import now as clock_now
 
-# Replace whole buckets: every bucket in a load deletes the rows it had before (empty-bucket markers included).
+# Replace whole buckets: every bucket in a load deletes the rows it had before (empty-bucket markers included),
+# of its own organization only.
 MERGE_BUCKETS = {"disposition": "merge", "strategy": "delete-insert"}
-BUCKET_KEY = ["start_time", "bucket_width"]
+BUCKET_KEY = [ORGANIZATION, "start_time", "bucket_width"]
 
 
 @dlt.source(name="openai_usage", max_table_nesting=0)
 def openai_usage_source(
     api_key: TSecretStrValue | None = None,
+    organizations: list[str] | None = None,
     endpoints: list[str] | None = None,
     bucket_width: str = "1d",
     start: str | int | dt.date | dt.datetime | None = None,
@@ -74,17 +91,19 @@ def openai_usage_source(
     """OpenAI organization usage and costs, bucket by bucket, and the directory that names their IDs.
 
     Args:
-        api_key: an organization admin key (sk-admin-...); default: dlt secrets, then OPENAI_ADMIN_KEY.
+        api_key: the default organization's admin key (sk-admin-...); default: dlt secrets, then OPENAI_ADMIN_KEY.
+        organizations: the configured organizations to load (default: all; see `organizations.py`).
         endpoints: catalogue names (completions, embeddings, ..., costs); default: all.
         bucket_width: 1d, 1h or 1m; endpoints that offer only 1d (costs) load daily.
         start: first bucket (a date, datetime, ISO string or Unix seconds). Default: continue from the stored
             position, or, on a first load, from the newest bucket the destination holds, else 30 days ago.
             On an endpoint that has a position, an older start is a backfill up to now.
         end: with it the run is a backfill of exactly [start, end): stored positions are left alone.
-        base_url: the API's base URL (a simulator's, in tests).
+        base_url: the API's base URL (a simulator's, in tests), for organizations that do not configure their own.
         reread: how far before the stored position every run reads again, e.g. 36h (default: 1d usage, 3d costs).
         group_by: per endpoint, fewer dimensions than all it allows, e.g. {"completions": ["project_id"]}.
-        concurrency: most requests in flight for the whole run (usage, costs and directory share it).
+        concurrency: most requests in flight for each organization (its usage, costs and directory share it: the
+            API's rate limits are the organization's).
         directory: also refresh projects, users, API keys and service accounts.
         timeout, max_attempts, max_backoff: per request: seconds to wait, tries, longest pause between tries.
         now: pin the clock the API's data is judged by (Unix seconds; default: OPENAI_USAGE_NOW or the wall clock).
@@ -92,75 +111,75 @@ def openai_usage_source(
         progress: called with (table, buckets done, buckets expected) as pages stream in.
 
     A second run in the same pipeline continues from each resource's stored position; whole buckets are replaced,
-    so figures the API restates are corrected.
+    so figures the API restates are corrected. With several organizations, one that fails (a wrong key, an outage)
+    does not stop the others: its failure is in `summary.failed`, and the whole buckets it read are kept.
     """
     opts = Options.check(endpoints=endpoints, bucket_width=bucket_width, start=start, end=end, reread=reread,
                          group_by=group_by, concurrency=concurrency, base_url=base_url)
-    key = admin_key(api_key)
+    orgs = resolve(api_key, base_url, organizations)
     run = summary if summary is not None else RunSummary()
+    run.organizations = [o.name for o in orgs]
     clock = now if now is not None else clock_now()
     pipeline_ctx = Container()[PipelineContext]
     state = dlt.current.source_state() if pipeline_ctx.is_active() else {}
-    stored = positions(state)
-    held: dict[tuple[str, str], tuple[int, int]] = {}
-    if not settled(opts, stored) and pipeline_ctx.is_active():
+    stored, resumes = positions(state), resume_points(state)
+    held: dict[tuple[str, str, str], tuple[int, int]] = {}
+    if pipeline_ctx.is_active() and not all(settled(opts, stored, o.name, resumes) for o in orgs):
         cat = catalogue.endpoints()
         held = held_buckets(pipeline_ctx.pipeline(), sorted({cat[e].table for e in opts.endpoints}))
-    plans, notes = plan_endpoints(opts, clock, stored, held)
-    run.notes += notes
-    run.backfill = any(p.end is not None for p in plans)
-    client = UsageClient(key, base_url, timeout=timeout, max_attempts=max_attempts, max_backoff=max_backoff,
-                         concurrency=opts.concurrency, stats=run.stats)
     cat = catalogue.endpoints()
-    snapshots = held_rows(pipeline_ctx.pipeline(), _rereads(plans, opts, state, clock)) if state else {}
-    resources = [usage_resource(cat[p.name], p, client, opts, now=clock, summary=run, progress=progress,
-                                snapshot=snapshots.get((cat[p.name].table, p.width))) for p in plans]
-    if directory:
-        resources += directory_resources(client, now=clock, concurrency=opts.concurrency, summary=run)
+    isolate = len(orgs) > 1
+    planned: list[tuple[Organization, list[EndpointPlan]]] = []
+    for org in orgs:
+        plans, notes = plan_endpoints(opts, clock, stored, held, org.name, resumes)
+        run.notes += notes
+        run.backfill = run.backfill or any(p.end is not None and not p.resumed for p in plans)
+        planned.append((org, plans))
+    wanted = [w for _, plans in planned for w in _rereads(plans, opts, state, clock)]
+    snapshots = held_rows(pipeline_ctx.pipeline(), wanted) if state else {}
+    resources = []
+    for org, plans in planned:
+        client = UsageClient(org.api_key, org.base_url, timeout=timeout, max_attempts=max_attempts,
+                             max_backoff=max_backoff, concurrency=opts.concurrency, stats=run.stats)
+        resources += [usage_resource(cat[p.name], p, client, opts, now=clock, summary=run, progress=progress,
+                                     snapshot=snapshots.get((org.name, cat[p.name].table, p.width)),
+                                     isolate=isolate) for p in plans]
+        if directory:
+            resources += directory_resources(client, now=clock, concurrency=opts.concurrency, summary=run,
+                                             organization=org.name)
     return resources
 
 
-def admin_key(explicit: str | None = None) -> str:
-    """The admin key: given, else dlt's secrets (sources.openai_usage.api_key), else OPENAI_ADMIN_KEY."""
-    key = explicit
-    if not key:
-        try:
-            key = dlt.secrets.get("sources.openai_usage.api_key")
-        except Exception:  # an unreadable secrets file is the same as no key here
-            key = None
-    key = str(key or os.environ.get("OPENAI_ADMIN_KEY") or "").strip()
-    if not key:
-        raise ConfigError(f"no admin key: {ADMIN_KEY_HELP} (or set sources.openai_usage.api_key in "
-                          ".dlt/secrets.toml)")
-    return key
-
-
-def _rereads(plans: list[EndpointPlan], opts: Options, state: dict[str, Any],
-             now: int) -> list[tuple[Endpoint, str, int, int, int]]:
-    """What each resource is about to read again, (endpoint, width, from, to, clock of the run that last read it):
-    the ranges whose held rows a restatement is measured against. A resource never read by a plain run has none."""
+def _rereads(plans: list[EndpointPlan], opts: Options, state: dict[str, Any], now: int) -> list[Wanted]:
+    """What each resource is about to read again, (organization, endpoint, width, from, to, clock of the run that
+    last read it): the ranges whose held rows a restatement is measured against. A resource never read by a plain
+    run has none."""
     cat = catalogue.endpoints()
-    out = []
+    out: list[Wanted] = []
     for p in plans:
         ep = cat[p.name]
-        name = resource_name(ep, p.width)
+        name = resource_name(ep, p.width, p.organization)
         read_at = ((state.get("resources") or {}).get(name) or {}).get("read_at")
         position = positions(state).get(name)
         if read_at is None or position is None:
             continue
         lo = p.initial if p.end is not None else floor(to_unix(position) - opts.reread_for(ep), p.width)
-        out.append((ep, p.width, lo, p.end if p.end is not None else ceil(now + 1, p.width), int(read_at)))
+        out.append((p.organization, ep, p.width, lo, p.end if p.end is not None else ceil(now + 1, p.width),
+                    int(read_at)))
     return out
 
 
 def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: Options, *, now: int,
-                   summary: RunSummary, progress: Progress | None = None,
-                   snapshot: Snapshot | None = None) -> DltResource:
-    """One endpoint at one width: dlt's incremental on `start_time`, merged by replacing whole buckets."""
-    width, end = plan.width, plan.end
+                   summary: RunSummary, progress: Progress | None = None, snapshot: Snapshot | None = None,
+                   isolate: bool = False) -> DltResource:
+    """One endpoint at one width of one organization: dlt's incremental on `start_time`, merged by replacing whole
+    buckets. With `isolate` (several organizations in the run) a failure ends this organization's part of the run,
+    not the run: it is recorded in the summary, and the next run reads again from where this one began."""
+    width, end, org = plan.width, plan.end, plan.organization
     grouping = Grouping(ep, opts.group_by.get(ep.name, ep.group_by))
+    label = ep.table if org == DEFAULT_ORGANIZATION else f"{ep.table} [{org}]"
 
-    @dlt.resource(name=resource_name(ep, width), table_name=ep.table, write_disposition=MERGE_BUCKETS,
+    @dlt.resource(name=resource_name(ep, width, org), table_name=ep.table, write_disposition=MERGE_BUCKETS,
                   merge_key=BUCKET_KEY, columns=dlt_hints(ep.arrow_schema()), parallelized=True)
     def bucket_rows(
         cursor: dlt.sources.incremental[Any] = dlt.sources.incremental(
@@ -170,41 +189,64 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
     ) -> Iterator[Any]:
         lo = floor(to_unix(cursor.start_value), width)
         hi = end if end is not None else ceil(now + 1, width)
-        stats = summary.table(ep.table)
-        for part in fetch_tables(client, ep, width, lo, hi, open_end=end is None, grouping=grouping,
-                                 concurrency=opts.concurrency, progress=progress):
-            if part is None:
-                yield None  # nothing ready: let dlt give the thread to another resource
-                continue
-            stats.rows += part.rows
-            stats.buckets += part.buckets
-            stats.empty_buckets += part.empty_buckets
-            stats.extra_columns.update(part.extra_columns)
-            if part.table is not None:
-                yield part.table
-                restated = snapshot.compare(part.table, now) if snapshot is not None else None
-                if restated is not None:
-                    stats.add_restatements(restated)
-                    yield dlt.mark.with_hints(restated, dlt.mark.make_hints(
-                        table_name=RESTATEMENTS_TABLE, write_disposition="merge", primary_key=RESTATEMENTS_KEY,
-                        columns=dlt_hints(RESTATEMENTS_SCHEMA)), create_table_variant=True)
-            if part.quarantine is not None:
-                stats.quarantined += part.quarantine.num_rows
-                # A table variant: without it these hints would become the resource's own, and the next usage
-                # table it yields would be checked for the quarantine's primary key (and fail).
-                yield dlt.mark.with_hints(part.quarantine, dlt.mark.make_hints(
-                    table_name=QUARANTINE_TABLE, write_disposition="merge",
-                    primary_key=["endpoint", "start_time", "bucket_width", "raw_sha256"]), create_table_variant=True)
-        stats.grouped_by = grouping.dims
-        stats.refused_group_by.update(grouping.refused)
+        stats = summary.table(ep.table, organization=org)
+        parts = fetch_tables(client, ep, width, lo, hi, open_end=end is None, grouping=grouping,
+                             concurrency=opts.concurrency, progress=progress, organization=org, label=label)
+        state = dlt.current.resource_state()
+        try:
+            yield from _handed_on(parts, ep, stats, snapshot, now)
+        except OpenAIUsageError as e:
+            if not isolate:
+                if isinstance(e, RunCancelled):
+                    return  # stopped because another resource failed: that resource raises the run's error
+                raise
+            summary.fail(org, e)
+            client.cancel()  # the organization's other resources stop too; other organizations go on
+            if stats.buckets:  # windows finish out of order: what arrived is kept, and read again next time
+                state["resume_from"] = min(lo, int(state.get("resume_from", lo)))
+            return
+        finally:
+            stats.grouped_by = grouping.dims
+            stats.refused_group_by.update(grouping.refused)
+        if plan.resumed:
+            state.pop("resume_from", None)
         if end is None:  # the clock of the last plain run: what it read as closed, a later change restates
-            dlt.current.resource_state()["read_at"] = now
+            state["read_at"] = now
 
     return bucket_rows
 
 
-def directory_resources(client: UsageClient, *, now: int, concurrency: int, summary: RunSummary) -> list[DltResource]:
-    """The organization directory: each list read whole and merged by primary key.
+def _handed_on(parts: Iterator[Flattened | None], ep: Endpoint, stats: TableRun, snapshot: Snapshot | None,
+               now: int) -> Iterator[Any]:
+    """The tables one resource yields for its parts: usage rows, restatement rows and quarantined results."""
+    for part in parts:
+        if part is None:
+            yield None  # nothing ready: let dlt give the thread to another resource
+            continue
+        stats.rows += part.rows
+        stats.buckets += part.buckets
+        stats.empty_buckets += part.empty_buckets
+        stats.extra_columns.update(part.extra_columns)
+        if part.table is not None:
+            yield part.table
+            restated = snapshot.compare(part.table, now) if snapshot is not None else None
+            if restated is not None:
+                stats.add_restatements(restated)
+                yield dlt.mark.with_hints(restated, dlt.mark.make_hints(
+                    table_name=RESTATEMENTS_TABLE, write_disposition="merge", primary_key=RESTATEMENTS_KEY,
+                    columns=dlt_hints(RESTATEMENTS_SCHEMA)), create_table_variant=True)
+        if part.quarantine is not None:
+            stats.quarantined += part.quarantine.num_rows
+            # A table variant: without it these hints would become the resource's own, and the next usage
+            # table it yields would be checked for the quarantine's primary key (and fail).
+            yield dlt.mark.with_hints(part.quarantine, dlt.mark.make_hints(
+                table_name=QUARANTINE_TABLE, write_disposition="merge",
+                primary_key=QUARANTINE_KEY), create_table_variant=True)
+
+
+def directory_resources(client: UsageClient, *, now: int, concurrency: int, summary: RunSummary,
+                        organization: str = DEFAULT_ORGANIZATION) -> list[DltResource]:
+    """One organization's directory: each list read whole and merged by primary key (the organization's first).
 
     Per-project lists (API keys, service accounts) are dlt transformers fed by the projects resource, so projects
     are listed once per run. A list that cannot be read is a warning in the summary and its table keeps its rows:
@@ -215,15 +257,19 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
     rest = rest_client(client)
 
     def hints(dl: DirectoryList) -> dict[str, Any]:
-        return {"name": dl.name, "table_name": dl.table, "write_disposition": "merge", "parallelized": True,
+        name = dl.name if organization == DEFAULT_ORGANIZATION else f"{dl.name}__{organization}"
+        return {"name": name, "table_name": dl.table, "write_disposition": "merge", "parallelized": True,
                 "primary_key": list(dl.primary_key), "columns": dlt_hints(dl.arrow_schema())}
 
     def read(dl: DirectoryList, project_id: str | None = None) -> list[dict[str, Any]] | None:
         try:
             return [item for page in list_items(rest, dl, project_id) for item in page]
+        except RunCancelled:
+            return None  # the organization failed elsewhere: that failure is the one to report
         except OpenAIUsageError as e:
             where = f" for {project_id}" if project_id else ""
-            summary.table(dl.table, listed=True).problems.append(f"{dl.table} not refreshed{where}: {e}")
+            summary.table(dl.table, listed=True, organization=organization).problems.append(
+                f"{dl.table} not refreshed{where}: {e}")
             return None
 
     def listed(dl: DirectoryList, ids: list[str | None]) -> Iterator[pa.Table | None]:
@@ -232,15 +278,15 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
         listing that blocked one of dlt's few workers could starve the very resources it waits on (as usage does,
         in `fetch_tables`)."""
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(ids))),
-                                thread_name_prefix=f"dir-{dl.name}") as pool:
+                                thread_name_prefix=f"dir-{dl.name}-{organization}") as pool:
             pending = [pool.submit(read, dl, pid) for pid in ids]
             for pid, fut in zip(ids, pending, strict=True):
                 while not wait([fut], timeout=0.01).done:
                     yield None
                 items = fut.result()
                 if items is not None:
-                    table = flatten_directory(dl, items, now, pid)
-                    summary.table(dl.table, listed=True).rows += table.num_rows
+                    table = flatten_directory(dl, items, now, pid, organization)
+                    summary.table(dl.table, listed=True, organization=organization).rows += table.num_rows
                     yield table
 
     def top_level(dl: DirectoryList) -> DltResource:

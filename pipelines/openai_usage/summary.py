@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .catalogue import DEFAULT_ORGANIZATION
+from .errors import RunCancelled
+
 
 @dataclass
 class RunStats:
@@ -32,6 +35,8 @@ class TableRun:
     extra_columns: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
     listed: bool = False
+    table: str = ""
+    organization: str = DEFAULT_ORGANIZATION
 
     grouped_by: tuple[str, ...] = ()  # the dimensions the API answered with
     restated_buckets: set[tuple[Any, str]] = field(default_factory=set)  # closed buckets whose figures changed
@@ -54,11 +59,27 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)  # how this run's ranges were chosen, where that is not obvious
     backfill: bool = False  # an exact range that leaves the incremental positions alone
     seconds: float = 0.0
+    organizations: list[str] = field(default_factory=list)  # the organizations this run loaded (or tried to)
+    failed: dict[str, str] = field(default_factory=dict)  # organization -> why its part of the run stopped
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _causes: set[str] = field(default_factory=set, repr=False)
 
-    def table(self, name: str, listed: bool = False) -> TableRun:
+    def table(self, name: str, listed: bool = False, organization: str = DEFAULT_ORGANIZATION) -> TableRun:
+        """One table's share of the run, per organization: keyed by the table's name, with ` [organization]` after it
+        for organizations other than the default."""
+        key = name if organization == DEFAULT_ORGANIZATION else f"{name} [{organization}]"
         with self._lock:
-            return self.tables.setdefault(name, TableRun(listed=listed))
+            return self.tables.setdefault(key, TableRun(listed=listed, table=name, organization=organization))
+
+    def fail(self, organization: str, error: BaseException) -> None:
+        """Record why an organization's part of the run stopped; the first failure is the cause (the rest of its
+        resources were cancelled because of it)."""
+        with self._lock:
+            if isinstance(error, RunCancelled):
+                self.failed.setdefault(organization, str(error))
+            elif organization not in self._causes:
+                self._causes.add(organization)
+                self.failed[organization] = str(error)
 
     @property
     def requests(self) -> int:
@@ -88,11 +109,16 @@ class RunSummary:
     def allocation_method(self) -> str | None:
         """How this run's costs reach API keys: 'billed' (Costs answered per key) or 'usage_share' (it refused, so
         cost_allocation splits each project's line items over keys by their usage); None if costs were not read."""
-        costs = self.tables.get("costs")
-        if costs is None or not costs.buckets:
+        costs = [t for t in self.tables.values() if t.table == "costs" and t.buckets]
+        if not costs:
             return None
-        return "billed" if "api_key_id" in costs.grouped_by else "usage_share"
+        return "billed" if all("api_key_id" in t.grouped_by for t in costs) else "usage_share"
+
+    @property
+    def refused_group_by(self) -> set[str]:
+        return {d for t in self.tables.values() for d in t.refused_group_by}
 
     @property
     def warnings(self) -> list[str]:
-        return [p for t in self.tables.values() for p in t.problems]
+        return [p if t.organization == DEFAULT_ORGANIZATION else f"[{t.organization}] {p}"
+                for t in self.tables.values() for p in t.problems]

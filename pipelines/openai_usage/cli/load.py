@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import catalogue
-from ..errors import ConfigError, redact
+from ..errors import ConfigError, OpenAIUsageError, redact
 from ..reports.format import money
 from .app import db_option, destination_option, err, main, out, run
 
@@ -82,11 +82,14 @@ class Progress:
 
 def print_summary(summary: Any, console: Console = out) -> None:
     t = Table(title="Load summary", title_justify="left")
-    for col in ("table", "rows", "buckets", "empty", "quarantined", "new columns"):
-        t.add_column(col, justify="left" if col in ("table", "new columns") else "right", no_wrap=col == "table")
-    for name, s in sorted(summary.tables.items()):
-        t.add_row(name, f"{s.rows:,}", "listed" if s.listed else f"{s.buckets:,}", f"{s.empty_buckets:,}",
-                  f"{s.quarantined:,}", ", ".join(sorted(s.extra_columns)))
+    several = len(summary.organizations) > 1
+    cols = ("organization",) * several + ("table", "rows", "buckets", "empty", "quarantined", "new columns")
+    for col in cols:
+        t.add_column(col, justify="right" if col in ("rows", "buckets", "empty", "quarantined") else "left",
+                     no_wrap=col in ("table", "organization"))
+    for s in sorted(summary.tables.values(), key=lambda s: (s.organization, s.table)):
+        t.add_row(*(s.organization,) * several, s.table, f"{s.rows:,}", "listed" if s.listed else f"{s.buckets:,}",
+                  f"{s.empty_buckets:,}", f"{s.quarantined:,}", ", ".join(sorted(s.extra_columns)))
     console.print(t)
     console.print(f"{summary.pages:,} pages in {summary.requests:,} requests, {summary.retries:,} retries, "
                   f"{summary.quarantined:,} quarantined results, {summary.seconds:.1f} s"
@@ -97,7 +100,7 @@ def print_summary(summary: Any, console: Console = out) -> None:
     if method == "billed":
         console.print("cost per API key: billed (Costs answered grouped by api_key_id)")
     elif method == "usage_share":
-        refused = "the API refused group_by=api_key_id" if summary.tables["costs"].refused_group_by else \
+        refused = "the API refused group_by=api_key_id" if "api_key_id" in summary.refused_group_by else \
             "costs were not grouped by api_key_id"
         console.print(f"cost per API key: usage_share ({refused}; reporting.cost_allocation splits each project's "
                       "line items over its keys by their usage)")
@@ -105,6 +108,8 @@ def print_summary(summary: Any, console: Console = out) -> None:
         console.print(Text("note: ", style="cyan") + Text(note))
     for warning in summary.warnings:
         console.print(Text("warning: ", style="yellow") + Text(redact(warning)))
+    for name, why in sorted(summary.failed.items()):
+        console.print(Text("failed: ", style="red") + Text(f"organization {name}: {redact(why)}"))
 
 
 @main.command()
@@ -116,7 +121,7 @@ def print_summary(summary: Any, console: Console = out) -> None:
 @click.option("--base-url", default="https://api.openai.com/v1", show_default=True, envvar="OPENAI_USAGE_BASE_URL")
 @click.option("--reread", help="Re-read window, e.g. 36h or 3d (default: 1d for usage, 3d for costs).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Most requests in flight at once for the whole run: every endpoint and the directory share it.")
+              help="Most requests in flight at once per organization: its endpoints and directory share it.")
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=60.0, show_default=True,
               help="Seconds to wait for one response.")
 @click.option("--max-attempts", type=click.IntRange(1, 50), default=8, show_default=True,
@@ -126,11 +131,17 @@ def print_summary(summary: Any, console: Console = out) -> None:
 @destination_option
 @click.option("--directory/--no-directory", default=True, show_default=True,
               help="Also refresh projects, users, API keys and service accounts, which give the IDs names.")
+@click.option("--org", "orgs", multiple=True, metavar="NAME",
+              help="Load only this configured organization (repeatable). Default: every one configured as "
+                   "[sources.openai_usage.organizations.NAME], and `default` for the single admin key.")
 @click.option("-v", "--verbose", is_flag=True, help="Show library logs and tracebacks.")
 def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoints: str | None, base_url: str,
          reread: str | None, concurrency: int, timeout: float, max_attempts: int, group_by: tuple[str, ...],
-         destination: str, directory: bool, verbose: bool) -> None:
-    """Load usage and costs incrementally into DuckDB (or another warehouse, see --destination)."""
+         destination: str, directory: bool, orgs: tuple[str, ...], verbose: bool) -> None:
+    """Load usage and costs incrementally into DuckDB (or another warehouse, see --destination).
+
+    Several organizations load concurrently into the same tables; one that fails does not stop the others: the run
+    loads what it can, names the failed organization in one line and exits 1."""
 
     def go() -> None:
         from ..load.run import LoadRequest, run_load
@@ -140,11 +151,14 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
         req = LoadRequest(db=db, base_url=base_url, endpoints=_endpoints(endpoints), bucket_width=bucket_width,
                           start=start, end=end, reread=reread, concurrency=concurrency, timeout=timeout,
                           max_attempts=max_attempts, group_by=_group_by(group_by), directory=directory,
-                          destination=destination)
+                          destination=destination, orgs=list(orgs) or None)
         with Progress(err.is_terminal and not verbose) as progress:
             summary = run_load(req, progress)
         print_summary(summary)
         apply_views(req.warehouse)
+        if summary.failed:
+            raise OpenAIUsageError("; ".join(f"organization {name!r} failed: {why}"
+                                             for name, why in sorted(summary.failed.items())))
 
     run(go, verbose)
 

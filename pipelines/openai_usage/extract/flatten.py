@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from ..catalogue import QUARANTINE_SCHEMA, DirectoryList, Endpoint
+from ..catalogue import DEFAULT_ORGANIZATION, ORGANIZATION, QUARANTINE_SCHEMA, DirectoryList, Endpoint
 
 _KNOWN_BUCKET_KEYS = {"object", "start_time", "end_time", "results", "result"}
 
@@ -33,7 +33,8 @@ class Flattened:
     extra_columns: list[str] = field(default_factory=list)
 
 
-def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi: int) -> Flattened:
+def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi: int,
+            organization: str = DEFAULT_ORGANIZATION) -> Flattened:
     """Rows for the buckets whose start lies in [lo, hi); an empty bucket becomes one tombstone row."""
     schema = ep.arrow_schema()
     starts: list[int] = []
@@ -78,6 +79,7 @@ def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi
     if rows:
         ts = schema.field("start_time").type
         arrays: list[pa.Array] = [
+            pa.repeat(pa.scalar(organization), len(rows)),
             pa.array(starts, pa.int64()).cast(pa.timestamp("s")).cast(ts),
             pa.array(ends, pa.int64()).cast(pa.timestamp("s")).cast(ts),
             pa.repeat(pa.scalar(width), len(rows)),
@@ -92,10 +94,12 @@ def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi
     q = None
     if quarantined:
         raws = [orjson.dumps(r, option=orjson.OPT_SORT_KEYS, default=str).decode() for _, _, r in quarantined]
+        ts = QUARANTINE_SCHEMA.field("start_time").type
         q = pa.Table.from_arrays([
+            pa.array([organization] * len(raws)),
             pa.array([ep.name] * len(raws)),
-            pa.array([a * 1_000_000 for a, _, _ in quarantined], pa.int64()).cast(QUARANTINE_SCHEMA.field(1).type),
-            pa.array([e * 1_000_000 for _, e, _ in quarantined], pa.int64()).cast(QUARANTINE_SCHEMA.field(2).type),
+            pa.array([a * 1_000_000 for a, _, _ in quarantined], pa.int64()).cast(ts),
+            pa.array([e * 1_000_000 for _, e, _ in quarantined], pa.int64()).cast(ts),
             pa.array([width] * len(raws)),
             pa.array([r.get("object") for _, _, r in quarantined], pa.string()),
             pa.array([hashlib.sha256(x.encode()).hexdigest() for x in raws]),
@@ -199,7 +203,7 @@ def _infer(values: list[Any]) -> pa.Array:
 
 
 def flatten_directory(dl: DirectoryList, items: list[dict[str, Any]], seen_at: int,
-                      project_id: str | None = None) -> pa.Table:
+                      project_id: str | None = None, organization: str = DEFAULT_ORGANIZATION) -> pa.Table:
     """Directory items to their contract table. Only contract columns are read: nothing else is stored."""
     schema = dl.arrow_schema()
     cols: dict[str, list[Any]] = {c.name: [] for c in dl.columns}
@@ -221,6 +225,7 @@ def flatten_directory(dl: DirectoryList, items: list[dict[str, Any]], seen_at: i
             values = [None if v is None else int(v) * 1_000_000 for v in values]
         arrays[c.name] = pa.array(values, type=c.arrow)
     n = len(items)
+    arrays[ORGANIZATION] = pa.array([organization] * n, pa.string())
     if dl.per_project or dl.scope:
         arrays["project_id"] = pa.array([project_id] * n, pa.string())
     if dl.scope:

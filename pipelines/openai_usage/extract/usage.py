@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from ..catalogue import Endpoint
-from ..errors import RequestRejected
+from ..catalogue import DEFAULT_ORGANIZATION, Endpoint
+from ..errors import RequestRejected, RunCancelled
 from ..timeutil import WIDTH_SECONDS, windows
 from .flatten import Flattened, flatten
 from .http import UsageClient, request_params
@@ -46,8 +46,8 @@ class Grouping:
 
 
 def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int, *, open_end: bool,
-                 grouping: Grouping, concurrency: int = 4,
-                 progress: Progress | None = None) -> Iterator[Flattened | None]:
+                 grouping: Grouping, concurrency: int = 4, progress: Progress | None = None,
+                 organization: str = DEFAULT_ORGANIZATION, label: str | None = None) -> Iterator[Flattened | None]:
     """Fetch [lo, hi) as page-sized windows, several at once, and hand on typed tables as pages stream in.
 
     With `open_end` the last window is sent without end_time, so the API itself decides where "now" is.
@@ -82,7 +82,7 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
                     for buckets in client.pages(ep, params, max_pages=(b - a) // step + 2):
                         if stop.is_set():
                             return
-                        put(flatten(ep, width, buckets, a, b))
+                        put(flatten(ep, width, buckets, a, b, organization))
                         handed_on = True
                     return
                 except RequestRejected as e:
@@ -97,8 +97,9 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
             put(None)
 
     done = 0
+    label = label or ep.table
     if progress:
-        progress(ep.table, 0, expected)
+        progress(label, 0, expected)
     pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(wins))), thread_name_prefix=f"fetch-{ep.name}")
     try:
         for win in wins:
@@ -109,6 +110,8 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
             try:
                 item = out.get(timeout=0.01)
             except queue.Empty:
+                if client.cancelled:  # another part of this organization's run failed: its windows hand on nothing
+                    raise RunCancelled("stopped after an earlier failure of the same organization") from None
                 yield None
                 continue
             if item is None:
@@ -118,7 +121,7 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
             else:
                 done += item.buckets
                 if progress:
-                    progress(ep.table, done, max(expected, done))
+                    progress(label, done, max(expected, done))
                 yield item
     except BaseException:  # failed, or closed by dlt because another resource failed: free every request slot
         client.cancel()

@@ -14,10 +14,12 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from ..errors import ConfigError, OpenAIUsageError, root_cause
 from ..extract.http import DEFAULT_BASE_URL
 from ..extract.usage import Progress
+from ..organizations import Organization, resolve
 from ..plan import Options, dataset_tables, pipeline_positions
-from ..source import admin_key, openai_usage_source
+from ..source import openai_usage_source
 from ..summary import RunSummary
 from .recovery import finish_interrupted, load_lock
+from .upgrade import add_organization
 from .warehouse import LOCAL, Warehouse
 
 os.environ.setdefault("NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true")  # gzip-9 costs far more than it saves
@@ -29,6 +31,7 @@ class LoadRequest:
 
     db: Path
     api_key: str | None = None  # None: dlt secrets (sources.openai_usage.api_key), then OPENAI_ADMIN_KEY
+    orgs: list[str] | None = None  # configured organizations to load; None: all of them
     base_url: str = DEFAULT_BASE_URL
     endpoints: list[str] | None = None  # None: every endpoint
     bucket_width: str = "1d"
@@ -54,12 +57,11 @@ class LoadRequest:
                              concurrency=self.concurrency, base_url=self.base_url)
 
 
-def validate(req: LoadRequest) -> Options:
+def validate(req: LoadRequest) -> tuple[Options, list[Organization]]:
     """Everything about the request that can be wrong, refused before the warehouse or the API is touched."""
     opts = req.options()
     req.warehouse.check()
-    req.api_key = admin_key(req.api_key)
-    return opts
+    return opts, resolve(req.api_key, req.base_url, req.orgs)
 
 
 def run_load(req: LoadRequest, progress: Progress | None = None) -> RunSummary:
@@ -98,7 +100,7 @@ def _remove_if_empty(db: Path) -> None:
 
 
 def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
-    opts = validate(req)
+    opts, _ = validate(req)
     t0 = time.monotonic()
     wh = req.warehouse
     summary = RunSummary()
@@ -110,10 +112,12 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
         stored = pipeline_positions(pipeline)
         if (not wh.local or req.db.exists()) and (opts.start is not None or not stored):
             pipeline.sync_destination()
+        if not wh.local or req.db.exists():
+            add_organization(pipeline)
         source = openai_usage_source(
-            api_key=req.api_key, endpoints=list(opts.endpoints), bucket_width=opts.bucket_width, start=opts.start,
-            end=opts.end, base_url=req.base_url, reread=opts.reread, group_by={k: list(v) for k, v in
-                                                                             opts.group_by.items()},
+            api_key=req.api_key, organizations=req.orgs, endpoints=list(opts.endpoints),
+            bucket_width=opts.bucket_width, start=opts.start, end=opts.end, base_url=req.base_url,
+            reread=opts.reread, group_by={k: list(v) for k, v in opts.group_by.items()},
             concurrency=opts.concurrency, directory=req.directory, timeout=req.timeout,
             max_attempts=req.max_attempts, max_backoff=req.max_backoff, now=req.now, summary=summary,
             progress=progress)

@@ -10,6 +10,7 @@ import logging
 import random
 import socket
 import threading
+import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from decimal import Decimal
@@ -31,6 +32,16 @@ from .org import Org
 
 HOST = "127.0.0.1"  # never another address: the simulator is for this machine only
 DEFAULT_ADMIN_KEY = "sk-admin-sandbox-0000000000000000"
+
+
+def tenant_key(name: str) -> str:
+    """The sandbox's admin key for a named organization it serves besides its own."""
+    return f"sk-admin-sandbox-{name}"
+
+
+def tenant_seed(seed: int, name: str) -> int:
+    """A named organization's own seed: its data differs from the default organization's and from each other's."""
+    return seed + zlib.crc32(name.encode()) % 100_000 + 1
 UVICORN = {"interface": "asgi3", "http": "httptools", "loop": "uvloop", "log_level": "warning"}
 BAD_CURSOR = "The page token is invalid, have you modified the query parameters?"
 
@@ -147,14 +158,17 @@ class Sandbox:
     def __init__(self, org: Org | None = None, *, faults: FaultPlan | None = None, latency_ms: float = 0.0,
                  jitter_ms: float = 0.0, admin_keys: tuple[str, ...] = (DEFAULT_ADMIN_KEY,),
                  slow_seconds: float = 5.0, retry_after: str = "1", port: int = 0, cache_buckets: int = 20000,
-                 page_buckets: int | None = None, refuse_lists: dict[str, int] | None = None) -> None:
+                 page_buckets: int | None = None, refuse_lists: dict[str, int] | None = None,
+                 tenants: dict[str, Org] | None = None) -> None:
         self.org = org or Org()
+        # Several organizations at once: each admin key in `tenants` reads its own organization's data; the keys in
+        # `admin_keys` read `org`'s.
+        self.tenants = {**{k: self.org for k in admin_keys}, **(tenants or {})}
         # directory lists answered with this status instead (e.g. spend limits: 403 for a key without the scope,
         # 404 where the API has no such endpoint)
         self.refuse_lists = dict(refuse_lists or {})
         self.faults = faults or FaultPlan()
         self.latency_ms, self.jitter_ms = latency_ms, jitter_ms
-        self.admin_keys = set(admin_keys)
         self.slow_seconds, self.retry_after = slow_seconds, retry_after
         self.port = port
         self.page_buckets = page_buckets  # like the real API, answer with fewer buckets than `limit` asked for
@@ -224,15 +238,17 @@ class Sandbox:
 
     async def _clock(self, request: Request) -> Response:
         if request.method == "POST":
-            self.org.clock.set(int(request.query_params["now"]))
+            for org in {id(o): o for o in self.tenants.values()}.values():
+                org.clock.set(int(request.query_params["now"]))
         return Response(orjson.dumps({"now": self.org.clock.now()}), media_type="application/json")
 
     # ---------------------------------------------------------------- the API
-    def _auth(self, request: Request) -> None:
+    def _auth(self, request: Request) -> Org:
+        """The organization the request's admin key belongs to, or the API's answer to a key it refuses."""
         header = request.headers.get("authorization", "")
         key = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        if key in self.admin_keys:
-            return
+        if key in self.tenants:
+            return self.tenants[key]
         if key.startswith("sk-proj-") or key.startswith("sk-svcacct-"):
             raise ErrorAnswer(403, "You have insufficient permissions for this operation. Missing scopes: "
                                 "api.usage.read. Check that you have the correct role in your organization "
@@ -251,8 +267,8 @@ class Sandbox:
             ep = catalogue.by_path()[request.url.path]
             await self._latency()
             try:
-                self._auth(request)
-                query = Query(ep, list(request.query_params.multi_items()), self.org.refused_group_by(ep))
+                org = self._auth(request)
+                query = Query(ep, list(request.query_params.multi_items()), org.refused_group_by(ep))
                 index, flag, query.page_number = query.read_cursor()
             except ErrorAnswer as e:
                 return e.response()
@@ -267,7 +283,7 @@ class Sandbox:
                                                  "about that!", type_="server_error").response()
             if "slow" in hits:
                 await asyncio.sleep(self.slow_seconds)
-            body = await anyio.to_thread.run_sync(self._page, query, index, flag, hits)
+            body = await anyio.to_thread.run_sync(self._page, org, query, index, flag, hits)
             self.stats["pages"] += 1
             if "drop" in hits:
                 return _DroppedResponse(body)
@@ -300,7 +316,7 @@ class Sandbox:
             with self._in_flight():
                 await self._latency()
                 try:
-                    self._auth(request)
+                    org = self._auth(request)
                     if dl.name in self.refuse_lists:
                         status = self.refuse_lists[dl.name]
                         raise ErrorAnswer(status, "Not found." if status == 404 else "You have insufficient "
@@ -313,21 +329,21 @@ class Sandbox:
                     if hits & {"500", "502", "503"}:
                         raise ErrorAnswer(500, "The server had an error while processing your request.",
                                        type_="server_error")
-                    body = self._directory_page(dl, request, hits)
+                    body = self._directory_page(org, dl, request, hits)
                 except ErrorAnswer as e:
                     return e.response({"retry-after": self.retry_after} if e.status == 429 else None)
                 return Response(body, media_type="application/json")
 
         return handler
 
-    def _directory_page(self, dl: DirectoryList, request: Request, hits: set[str]) -> bytes:
+    def _directory_page(self, org: Org, dl: DirectoryList, request: Request, hits: set[str]) -> bytes:
         """One page of a directory list: `limit` items after the id in `after`.
 
         Faults: `legacy_result` answers in the older documented form (no first_id/last_id, API-key owners
         flattened); `extra_fields` adds fields the contract does not know, a full secret key among them.
         """
         params = request.query_params
-        items = self.org.directory(dl.name, request.path_params.get("project_id"))
+        items = org.directory(dl.name, request.path_params.get("project_id"))
         if items is None:
             raise ErrorAnswer(404, f"No such project: {request.path_params.get('project_id')}", type_="not_found")
         if isinstance(items, dict):  # a single object (a spend limit), not a list
@@ -364,8 +380,8 @@ class Sandbox:
                              "last_id": page[-1]["id"] if page else None,
                              "has_more": start + limit < len(items)})
 
-    def _page(self, q: Query, index: int, flag: str, hits: set[str]) -> bytes:
-        now = self.org.clock.now()
+    def _page(self, org: Org, q: Query, index: int, flag: str, hits: set[str]) -> bytes:
+        now = org.clock.now()
         width = WIDTH_SECONDS[q.width]
         stop = q.end if q.end is not None else now
         edges = bucket_edges(q.start, stop, width)
@@ -379,7 +395,7 @@ class Sandbox:
                                  "next_page": q.cursor(0, "poison")})
         size = min(q.limit, self.page_buckets or q.limit, self.faults.size("short") if "short" in hits else q.limit)
         chunk = edges[index: index + size]
-        parts = [self._bucket(q, a, b, now) for a, b in chunk]
+        parts = [self._bucket(org, q, a, b, now) for a, b in chunk]
         self.stats["buckets"] += len(parts)
         more = index + size < len(edges)
         next_page = q.cursor(index + size) if more else None
@@ -394,17 +410,17 @@ class Sandbox:
         tail = b'],"has_more":' + (b"true" if more else b"false") + b',"next_page":' + orjson.dumps(next_page) + b"}"
         return head + b",".join(parts) + tail
 
-    def _bucket(self, q: Query, a: int, b: int, now: int) -> bytes:
+    def _bucket(self, org: Org, q: Query, a: int, b: int, now: int) -> bytes:
         final = b <= now - self._final_after
         filters = tuple(sorted((k, tuple(sorted(map(str, v)))) for k, v in q.filters.items()))
-        key = (self.org.revision, q.ep.name, a, b, tuple(sorted(q.group_by)), filters)
+        key = (id(org), org.revision, q.ep.name, a, b, tuple(sorted(q.group_by)), filters)
         if final:
             with self._cache_lock:
                 hit = self._cache.get(key)
                 if hit is not None:
                     self._cache.move_to_end(key)
                     return hit
-        results = self.org.results(q.ep.name, a, b, q.group_by, q.filters, now)
+        results = org.results(q.ep.name, a, b, q.group_by, q.filters, now)
         self.stats["results"] += len(results)
         body = orjson.dumps({"object": "bucket", "start_time": a, "end_time": b, "results": results},
                             default=_json_default)
