@@ -233,3 +233,15 @@ def test_a_warehouse_loaded_before_organizations_is_upgraded_in_place_without_du
         assert_matches_truth(db, org, ep, start, organization="default")
     assert query(db, "select count(*) from openai_usage.projects where organization is null")[0][0] == 0
     assert "usage_completions" in own_positions(db, "default")
+
+
+def test_an_organization_id_the_api_sends_is_kept_beside_the_configured_name(org, acme, db, monkeypatch):
+    """The API has been seen sending `organization_id` on results: it is kept as a column, next to `organization`."""
+    extra = FaultPlan.parse(["extra_fields:only=completions"], 0)
+    with Sandbox(org) as sb, Sandbox(acme, admin_keys=(ACME_KEY,), faults=extra) as sb_acme:
+        monkeypatch.setenv(ENV_KEY, ACME_KEY)
+        monkeypatch.setenv(ENV_URL, sb_acme.url)
+        assert not load(sb, db, start=midnight(NOW) - 3 * DAY, endpoints=["completions"], directory=False).failed
+    rows = dict(query(db, "select organization, max(organization_id) from openai_usage.usage_completions "
+                          "where not coalesce(_bucket_emptied, false) group by 1"))
+    assert rows == {"acme": "org-sandbox", "default": None}
