@@ -418,7 +418,7 @@ def test_restatements_wait_for_the_arrival_lag_and_keep_float_quantities_exact()
     group = {"project_id": "proj_a", "line_item": "gpt-4o, input", "api_key_id": None}
 
     def held(read_at: int, quantity: float, amount: str = "1.5") -> Snapshot:
-        snap = Snapshot(ep, "1d", read_at)
+        snap = Snapshot(ep, "1d", read_at, "default")
         snap.add(day, day + DAY, tuple(group[d] for d in snap.dims),
                  {"amount_value": Decimal(amount), "quantity": quantity}, empty=False)
         return snap
@@ -455,7 +455,8 @@ def test_edge_shapes_of_billed_data(tmp_path: Path) -> None:
     refresh, stale = "2026-11-21 08:00:00+00", "2026-11-20 08:00:00+00"
 
     def cost(start: str, project: str | None, item: str, key: str | None, amount: str, cur: str = "usd") -> None:
-        con.execute("insert into openai_usage.costs by name select ?::timestamptz as start_time, "
+        con.execute("insert into openai_usage.costs by name select 'default' as organization, "
+                    "?::timestamptz as start_time, "
                     "?::timestamptz + interval 1 day as end_time, '1d' as bucket_width, ? as project_id, "
                     "? as line_item, ? as api_key_id, ?::decimal(38,12) as amount_value, ? as amount_currency, "
                     "false as _bucket_emptied", [start, start, project, item, key, amount, cur])
@@ -466,20 +467,23 @@ def test_edge_shapes_of_billed_data(tmp_path: Path) -> None:
     cost(nov20, "proj_a", "gpt-4o, output", None, "7", cur="eur")
     cost(oct31, "proj_a", "gpt-4o, input", "key_billed", "12")  # restated from 10
     con.execute("""insert into openai_usage.usage_completions by name
-                   select ?::timestamptz as start_time, ?::timestamptz + interval 1 day as end_time,
+                   select 'default' as organization, ?::timestamptz as start_time,
+                          ?::timestamptz + interval 1 day as end_time,
                           '1d' as bucket_width, 'proj_a' as project_id, k as api_key_id, 'gpt-4o' as model,
                           1000 as input_tokens, 10 as output_tokens, 0 as input_cached_tokens, false as _bucket_emptied
                    from (values ('key_billed'), ('key_other')) as t(k)""", [nov20, nov20])
     for key, old, new in [("key_billed", "10", "12"), ("key_gone", "4", None)]:
         dims = json.dumps({"api_key_id": key, "line_item": "gpt-4o, input", "project_id": "proj_a"}, sort_keys=True)
-        con.execute("insert into openai_usage.restatements values ('costs', ?::timestamptz, "
+        con.execute("insert into openai_usage.restatements values ('default', 'costs', ?::timestamptz, "
                     "?::timestamptz + interval 1 day, '1d', ?, 'amount_value', ?, ?, 'x', '2026-11-02 00:00:00+00')",
                     [oct31, oct31, dims, old, new])
-    con.execute("insert into openai_usage.projects (id, name, last_seen_at) values ('proj_a', 'A', ?)", [refresh])
-    con.execute("insert into openai_usage.spend_limits (scope, scope_id, project_id, threshold_amount, currency, "
-                "last_seen_at) values ('project', 'proj_a', 'proj_a', 600, 'usd', ?)", [refresh])
-    con.execute("insert into openai_usage.spend_alerts (scope, scope_id, project_id, id, threshold_amount, currency, "
-                "last_seen_at) values ('project', 'proj_a', 'proj_a', 'alert_old', 100, 'usd', ?)", [stale])
+    con.execute("insert into openai_usage.projects (organization, id, name, last_seen_at) "
+                "values ('default', 'proj_a', 'A', ?)", [refresh])
+    con.execute("insert into openai_usage.spend_limits (organization, scope, scope_id, project_id, threshold_amount, "
+                "currency, last_seen_at) values ('default', 'project', 'proj_a', 'proj_a', 600, 'usd', ?)", [refresh])
+    con.execute("insert into openai_usage.spend_alerts (organization, scope, scope_id, project_id, id, "
+                "threshold_amount, currency, last_seen_at) "
+                "values ('default', 'project', 'proj_a', 'proj_a', 'alert_old', 100, 'usd', ?)", [stale])
     con.close()
 
     rows = query(db, "select api_key_id, api_key_name, line_item, amount, method, currency from "

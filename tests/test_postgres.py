@@ -23,6 +23,13 @@ from .conftest import ADMIN, DAY, NOW, load, midnight
 from .postgres_server import PostgresServer
 
 NAME = "pg_test"  # a dlt named destination, configured only through the environment, as a scheduler would
+ACME_KEY = "sk-admin-acme-00000001"  # a second organization, so every view is compared with two in it
+
+
+def two_orgs(org: Org, acme: Org, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """One simulator serving `org` as the default organization and `acme` as a configured second one."""
+    monkeypatch.setenv("SOURCES__OPENAI_USAGE__ORGANIZATIONS__ACME__API_KEY", ACME_KEY)
+    return Sandbox(org, tenants={ACME_KEY: acme})
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +92,11 @@ def _load_both(sb: Sandbox, db: Path, **kw: Any) -> None:
 
 
 def test_postgres_and_duckdb_give_the_same_reporting_numbers_and_reruns_duplicate_nothing(
-        pg: str, tmp_path: Path) -> None:
+        pg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     org = Org(seed=23, days=45, now=NOW)
     db = tmp_path / "same.duckdb"
     duck, pgw = Warehouse(db=db), Warehouse(pg)
-    with Sandbox(org) as sb:
+    with two_orgs(org, Org(seed=24, days=45, now=NOW), monkeypatch) as sb:
         _load_both(sb, db, start=midnight(NOW) - 40 * DAY)
         _load_both(sb, db, bucket_width="1h", start=midnight(NOW) - 2 * DAY)
         _assert_same(duck, pgw)
@@ -98,19 +105,22 @@ def test_postgres_and_duckdb_give_the_same_reporting_numbers_and_reruns_duplicat
         expected = truth.grand_total(org, "costs", "amount_value", int(month.timestamp()), now=NOW)
         with pgw.connect() as sql:
             got = sql.rows("select sum(amount) from reporting.monthly_costs "
-                           f"where month = date '{month.date().isoformat()}'")[0][0]
+                           f"where organization = 'default' and month = date '{month.date().isoformat()}'")[0][0]
+            assert sql.rows("select distinct organization from reporting.monthly_costs order by 1") == \
+                [("acme",), ("default",)]
         assert got == expected
 
         counts = {t: _rows(pgw, f"openai_usage.{t}").total() for t in _tables()}
         _load_both(sb, db)  # the same data again: nothing may be duplicated
         assert {t: _rows(pgw, f"openai_usage.{t}").total() for t in _tables()} == counts
-        sb.org.clock.advance(5 * 3600)  # later: the open day grows, restated buckets are replaced
+        sb.org.clock.advance(5 * 3600)  # later (for both organizations): the open day grows, restated buckets
+        sb.tenants[ACME_KEY].clock.set(sb.org.clock.now())
         sb.org.rename_project(org.projects[0]["id"], "Renamed in both")
         _load_both(sb, db, now=sb.org.clock.now())
         _assert_same(duck, pgw)
     with pgw.connect() as sql:
-        dupes = sql.rows("select count(*) from (select start_time, bucket_width, project_id, line_item "
-                         "from openai_usage.costs group by 1, 2, 3, 4 having count(*) > 1) as d")[0][0]
+        dupes = sql.rows("select count(*) from (select organization, start_time, bucket_width, project_id, line_item "
+                         "from openai_usage.costs group by 1, 2, 3, 4, 5 having count(*) > 1) as d")[0][0]
         names = sql.rows(f"select name from openai_usage.projects where id = '{org.projects[0]['id']}'")
     assert dupes == 0
     assert names == [("Renamed in both",)]
@@ -138,7 +148,8 @@ def test_views_are_replaced_in_one_transaction_keeping_views_built_on_them(pg: s
         cols = [r[0] for r in sql.rows("select column_name from information_schema.columns where table_schema = "
                                        "'reporting' and table_name = 'daily_costs' order by ordinal_position")]
         total = sql.rows("select sum(amount) from reporting.daily_costs")[0][0]
-    assert cols[:6] == ["day", "project_id", "line_item", "model", "currency", "amount"] and "legacy_column" not in cols
+    assert cols[:7] == ["organization", "day", "project_id", "line_item", "model", "currency", "amount"]
+    assert "legacy_column" not in cols
     assert total == truth.grand_total(org, "costs", "amount_value", midnight(NOW) - 3 * DAY, now=NOW)
 
 
@@ -193,29 +204,32 @@ def test_bad_destinations_fail_in_one_line_without_secrets(postgres: PostgresSer
 
 
 def _norm_report(data: Any) -> dict[str, Any]:
-    fields = ("first_day", "last_day", "month", "projects", "line_items", "models", "api_keys", "anomalies",
-              "batch_cache", "billed_vs_usage", "daily_by_item", "daily_tokens_by_model")
+    fields = ("first_day", "last_day", "month", "organizations", "by_organization", "projects", "line_items", "models",
+              "api_keys", "anomalies", "batch_cache", "billed_vs_usage", "daily_by_item", "daily_tokens_by_model",
+              "owners", "runway")
     out: dict[str, Any] = {f: getattr(data, f) for f in fields}
-    for f in fields[3:]:
+    for f in fields[4:]:
         # ties in an ORDER BY may come in either order on two engines: the rows, not their order among equals
         out[f] = Counter(tuple(_norm(v) for v in r) for r in out[f])
     out["mtd"] = {k: _norm(v) for k, v in (data.mtd or {}).items()}
     return out
 
 
-def test_report_export_and_status_read_any_destination_through_its_sql_client(pg: str, tmp_path: Path) -> None:
-    """`report`, `export` and `status` on a PostgreSQL destination: the same numbers as on DuckDB, the billed total
-    equal to the generator's, and nothing written to the warehouse."""
+def test_report_export_and_status_read_any_destination_through_its_sql_client(
+        pg: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`report`, `export` and `status` on a PostgreSQL destination: the same numbers as on DuckDB, for all
+    organizations and for one, the billed total equal to the generator's, and nothing written to the warehouse."""
     from openai_usage.reports import data as report_data
 
-    org = Org(seed=31, days=50, now=NOW)
+    org, acme = Org(seed=31, days=50, now=NOW), Org(seed=32, days=50, now=NOW)
     db = tmp_path / "duck.duckdb"
-    with Sandbox(org) as sb:
+    with two_orgs(org, acme, monkeypatch) as sb:
         _load_both(sb, db, start=midnight(NOW) - 45 * DAY)
     duck, pgw = Warehouse(db=db), Warehouse(pg)
     assert _norm_report(report_data.read(pgw)) == _norm_report(report_data.read(duck))
     october = dt.date(2026, 10, 1)
     assert _norm_report(report_data.read(pgw, october)) == _norm_report(report_data.read(duck, october))
+    assert _norm_report(report_data.read(pgw, orgs=["acme"])) == _norm_report(report_data.read(duck, orgs=["acme"]))
 
     def relations() -> Counter:
         with pgw.connect() as sql:
@@ -247,4 +261,11 @@ def test_report_export_and_status_read_any_destination_through_its_sql_client(pg
             assert pq.read_table(f).num_rows == sql.rows(f"select count(*) from {schema}.{name}")[0][0], f.name
     billed = sum(Decimal(str(v)) for v in pq.read_table(out / "openai_usage.costs.parquet").column(
         "amount_value").to_pylist() if v is not None)
-    assert billed == truth.grand_total(org, "costs", "amount_value", midnight(NOW) - 45 * DAY, now=NOW)
+    assert billed == sum(truth.grand_total(o, "costs", "amount_value", midnight(NOW) - 45 * DAY, now=NOW)
+                         for o in (org, acme))
+    only = tmp_path / "acme"
+    assert _cli("export", str(only), "--destination", pg, "--org", "acme", env=env).returncode == 0
+    costs = pq.read_table(only / "openai_usage.costs.parquet")
+    assert set(costs.column("organization").to_pylist()) == {"acme"}
+    assert sum(Decimal(str(v)) for v in costs.column("amount_value").to_pylist() if v is not None) == \
+        truth.grand_total(acme, "costs", "amount_value", midnight(NOW) - 45 * DAY, now=NOW)

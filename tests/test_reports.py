@@ -48,6 +48,9 @@ def test_terminal_report_shows_the_month_with_exact_figures(warehouse):
     for heading in ("Month to date", "Spend by project", "Top API keys", "Top line items", "Models",
                     "Batch and cache", "Anomalies", "Billed (Costs) against usage"):
         assert heading in p.stdout, heading
+    # one organization, the one a single admin key loads: reported as before, without organization names or totals
+    assert "Spend by organization" not in p.stdout and "organizations" not in p.stdout
+    assert "default" not in p.stdout.replace("default-", "").replace("Default Project", "")
     month_start = midnight(NOW) - 23 * DAY  # 2026-11-01
     mtd = truth.grand_total(org, "costs", "amount_value", month_start)
     assert f"${mtd:,.2f}" in p.stdout

@@ -13,7 +13,7 @@ import pytest
 from openai_usage import catalogue
 from openai_usage.simulator import Org, Sandbox, truth
 from openai_usage.transform.sqlgen import GENERATED
-from openai_usage.transform.views import apply_views
+from openai_usage.transform.views import apply_views, sql_files
 
 from .conftest import DAY, NOW, load, midnight, query
 
@@ -64,7 +64,7 @@ def test_daily_costs(loaded):
     for day, pid, item, amount, _ in truth_costs(org):
         model = item.split(", ")[0] if ", " in item else None
         want[(day, pid, item, model, "usd")] += amount
-    got = {tuple(r[:5]): r[5] for r in query(db, "select * from reporting.daily_costs")}
+    got = {tuple(r[:5]): r[5] for r in query(db, "select * exclude (organization) from reporting.daily_costs")}
     assert got == dict(want)
 
 
@@ -73,7 +73,7 @@ def test_monthly_costs(loaded):
     want: dict[tuple, Decimal] = defaultdict(Decimal)
     for day, pid, _, amount, _ in truth_costs(org):
         want[(day.replace(day=1), pid, "usd")] += amount
-    got = {tuple(r[:3]): r[3] for r in query(db, "select * from reporting.monthly_costs")}
+    got = {tuple(r[:3]): r[3] for r in query(db, "select * exclude (organization) from reporting.monthly_costs")}
     assert got == dict(want) and len({k[0] for k in got}) == 2
 
 
@@ -86,7 +86,7 @@ def test_daily_usage_long_table_with_two_widths_loaded(loaded):
             if c.name in r:
                 key = (day, kind, r.get("project_id"), r.get("user_id"), r.get("api_key_id"), r.get("model"), c.name)
                 want[key] += r[c.name]
-    got = {tuple(r[:7]): r[7] for r in query(db, "select * from reporting.daily_usage")}
+    got = {tuple(r[:7]): r[7] for r in query(db, "select * exclude (organization) from reporting.daily_usage")}
     assert got == dict(want)
 
 
@@ -97,7 +97,7 @@ def test_daily_tokens_and_cache_hit_ratio(loaded):
         if kind == "completions":
             for m in ("input_tokens", "output_tokens", "input_cached_tokens", "num_model_requests"):
                 acc[(day, r["project_id"], r["model"])][m] += r[m]
-    rows = query(db, "select * from reporting.daily_tokens")
+    rows = query(db, "select * exclude (organization) from reporting.daily_tokens")
     assert len(rows) == len(acc)
     names = {p["id"]: p["name"] for p in org.projects}
     for day, pid, model, inp, out, cached, req, ratio, project_name in rows:
@@ -122,7 +122,7 @@ def test_month_to_date_and_forecast(loaded):
     prior = sum(v for d, v in per_day.items() if prior_start <= d < prior_start + dt.timedelta(days=elapsed))
     complete = [d for d in per_day if month_start <= d < day_of(NOW)]  # today is still open
     forecast = float(sum(per_day[d] for d in complete)) / len(complete) * in_month
-    (row,) = query(db, "select * from reporting.month_to_date")
+    (row,) = query(db, "select * exclude (organization) from reporting.month_to_date")
     assert row[:6] == (month_start, as_of, "usd", mtd, prior, mtd - prior)
     assert row[6] == pytest.approx(float(mtd) / float(prior) - 1)
     assert row[7:9] == (elapsed, in_month)
@@ -203,7 +203,7 @@ def test_billed_against_usage_shows_the_difference(loaded):
             used[(day, r["project_id"])] += r["input_tokens"] + r["output_tokens"]
         elif kind == "embeddings":
             used[(day, r["project_id"])] += r["input_tokens"]
-    rows = {(r[0], r[1]): r for r in query(db, "select * from reporting.billed_vs_usage")}
+    rows = {(r[0], r[1]): r for r in query(db, "select * exclude (organization) from reporting.billed_vs_usage")}
     assert set(rows) == set(billed) | set(used)
     for key, (_, _, amount, billed_tokens, usage_tokens, diff, _) in rows.items():
         assert amount == billed.get(key, 0)
@@ -211,6 +211,22 @@ def test_billed_against_usage_shows_the_difference(loaded):
         assert diff == (billed_tokens or 0) - (usage_tokens or 0)
     org_level = [r for k, r in rows.items() if k[1] is None]
     assert org_level and all(r[4] is None and r[2] > 0 for r in org_level)  # billed, with no usage behind it
+
+
+def test_every_view_leads_with_the_organization(loaded):
+    """One grain per view, the organization part of it: every view's first column names the organization, and a
+    warehouse loaded with the single admin key holds only `default`."""
+    _, db = loaded
+    views = query(db, "select table_schema, table_name from information_schema.tables "
+                      "where table_schema in ('staging', 'intermediate', 'reporting') and table_type = 'VIEW'")
+    assert len(views) == len(sql_files())
+    for schema, name in views:
+        first = query(db, f"select column_name from information_schema.columns where table_schema = '{schema}' "
+                          f"and table_name = '{name}' order by ordinal_position limit 1")[0][0]
+        column = "BillingAccountId" if name == "focus" else "organization"
+        assert first == ("BilledCost" if name == "focus" else column), (schema, name)
+        held = {r[0] for r in query(db, f'select distinct "{column}" from {schema}.{name}')}
+        assert held == {"default"}, (schema, name, held)
 
 
 def test_views_on_an_empty_warehouse_are_empty_not_errors(tmp_path):

@@ -1,34 +1,44 @@
--- The one dimension of names: one row per (kind, ID) that can appear in a report, plus one row per kind for no ID at
--- all, with the name reports show. The only place the fallbacks live:
+-- The one dimension of names: one row per (organization, kind, ID) that can appear in a report, plus one row per
+-- organization and kind for no ID at all, with the name reports show. The only place the fallbacks live:
 --   project: '(organization)' where there is no ID (org-level costs), 'unknown project (<id>)' for an ID the
 --            directory never listed;
 --   user:    '(no user)' where there is no ID (service-account keys), 'former user (<id>)' for one never listed;
 --   api_key: '(no key)' where there is no ID, 'deleted key (<id>)' for a key deleted before it was first listed.
--- IDs come from the directory and from every ID costs and usage carry. A join on a NULL ID never matches, so join on
--- `kind = '<kind>' and join_key = coalesce(<id>, '')`: an equality every engine hashes, never more than one row.
+-- IDs come from each organization's directory and from every ID its costs and usage carry; a name is only ever
+-- taken from the same organization's directory, since two organizations may hold the same ID. A join on a NULL ID
+-- never matches, so join on `organization = <organization> and kind = '<kind>' and join_key = coalesce(<id>, '')`:
+-- equalities every engine hashes, never more than one row.
 create or replace view intermediate.int_names as
-with ids as (
-    select 'project' as kind, project_id as id from staging.stg_projects
-    union select 'project', project_id from staging.stg_costs
-    union select 'project', project_id from staging.stg_usage_ids
-    union select 'project', cast(null as varchar)
-    union select 'user', user_id from staging.stg_people
-    union select 'user', user_id from staging.stg_usage_ids
-    union select 'user', cast(null as varchar)
-    union select 'api_key', api_key_id from staging.stg_api_keys
-    union select 'api_key', api_key_id from staging.stg_usage_ids
-    union select 'api_key', api_key_id from staging.stg_costs
-    union select 'api_key', cast(null as varchar)
+with seen as (
+    select organization, 'project' as kind, project_id as id from staging.stg_projects
+    union select organization, 'project', project_id from staging.stg_costs
+    union select organization, 'project', project_id from staging.stg_usage_ids
+    union select organization, 'user', user_id from staging.stg_people
+    union select organization, 'user', user_id from staging.stg_usage_ids
+    union select organization, 'api_key', api_key_id from staging.stg_api_keys
+    union select organization, 'api_key', api_key_id from staging.stg_usage_ids
+    union select organization, 'api_key', api_key_id from staging.stg_costs
+),
+organizations as (
+    select distinct organization from seen
+),
+ids as (
+    -- every organization gets its no-ID rows, whether or not its data has a null of that kind yet
+    select organization, kind, id from seen
+    union select organization, 'project', cast(null as varchar) from organizations
+    union select organization, 'user', cast(null as varchar) from organizations
+    union select organization, 'api_key', cast(null as varchar) from organizations
 ),
 listed as (
-    select 'project' as kind, project_id as id, project_name as name, cast(null as varchar) as email
+    select organization, 'project' as kind, project_id as id, project_name as name, cast(null as varchar) as email
     from staging.stg_projects
     union all
-    select 'user', user_id, user_name, user_email from staging.stg_people
+    select organization, 'user', user_id, user_name, user_email from staging.stg_people
     union all
-    select 'api_key', api_key_id, api_key_name, cast(null as varchar) from staging.stg_api_keys
+    select organization, 'api_key', api_key_id, api_key_name, cast(null as varchar) from staging.stg_api_keys
 )
-select i.kind,
+select i.organization,
+       i.kind,
        coalesce(i.id, '') as join_key,
        i.id,
        coalesce(l.name, case i.kind
@@ -38,4 +48,4 @@ select i.kind,
        end) as name,
        l.email
 from ids as i
-left join listed as l on l.kind = i.kind and l.id = i.id;
+left join listed as l on l.organization = i.organization and l.kind = i.kind and l.id = i.id;

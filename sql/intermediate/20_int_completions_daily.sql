@@ -1,7 +1,8 @@
--- Completions per UTC day, project, model and batch flag, one column per metric: the pivot that the token and the
--- batch-and-cache reports share, written once. NULL where a metric has no figures, as in stg_usage.
+-- Completions per organization, UTC day, project, model and batch flag, one column per metric: the pivot that the
+-- token and the batch-and-cache reports share, written once. NULL where a metric has no figures, as in stg_usage.
 create or replace view intermediate.int_completions_daily as
-select day,
+select organization,
+       day,
        project_id,
        model,
        batch,
@@ -11,4 +12,4 @@ select day,
        sum(case when metric = 'num_model_requests' then value end) as num_model_requests
 from staging.stg_usage
 where kind = 'completions'
-group by day, project_id, model, batch;
+group by organization, day, project_id, model, batch;

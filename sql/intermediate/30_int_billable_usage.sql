@@ -1,7 +1,8 @@
 -- Generated from schemas/catalogue.yaml by `make sql`: do not edit by hand.
--- Usage measured in the units Costs bills, named as Costs names it: one row per UTC day, project, API key and line
--- item ('<model>, <meter>' or a plain item such as 'web search tool calls'), with the quantity the catalogue's
--- `billing` defines (e.g. input = input_tokens - input_cached_tokens). Cost allocation splits billed cost by it.
+-- Usage measured in the units Costs bills, named as Costs names it: one row per organization, UTC day, project, API
+-- key and line item ('<model>, <meter>' or a plain item such as 'web search tool calls'), with the quantity the
+-- catalogue's `billing` defines (e.g. input = input_tokens - input_cached_tokens). Cost allocation splits billed cost
+-- by it.
 -- Endpoints without an API key dimension (vector stores, code interpreter) carry a null key.
 create or replace view intermediate.int_billable_usage as
 with meters (kind, metric, label, sign, per_model) as (values
@@ -20,7 +21,8 @@ with meters (kind, metric, label, sign, per_model) as (values
     ('web_search_calls', 'num_requests', 'web search tool calls', 1, false),
     ('file_search_calls', 'num_requests', 'file search tool calls', 1, false)
 )
-select u.day,
+select u.organization,
+       u.day,
        u.project_id,
        u.api_key_id,
        case when m.per_model then u.model || ', ' || m.label else m.label end as line_item,
@@ -28,4 +30,5 @@ select u.day,
 from staging.stg_usage as u
 join meters as m on m.kind = u.kind and m.metric = u.metric
 where not m.per_model or u.model is not null
-group by u.day, u.project_id, u.api_key_id, case when m.per_model then u.model || ', ' || m.label else m.label end;
+group by u.organization, u.day, u.project_id, u.api_key_id,
+         case when m.per_model then u.model || ', ' || m.label else m.label end;

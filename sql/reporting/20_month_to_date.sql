@@ -1,12 +1,13 @@
--- This month so far against the same days of last month, and a run-rate forecast for the month end.
--- "As of" is the newest day with costs; the forecast extrapolates from complete days only, because the
--- newest day is usually still open.
+-- This month so far against the same days of last month, and a run-rate forecast for the month end, per
+-- organization. "As of" is the organization's newest day with costs (each organization is read on its own, and may
+-- be behind); the forecast extrapolates from complete days only, because the newest day is usually still open.
 create or replace view reporting.month_to_date as
 with as_of as (
-    select max(day) as as_of_day from staging.stg_costs
+    select organization, max(day) as as_of_day from staging.stg_costs group by organization
 ),
 bounds as (
-    select as_of_day,
+    select organization,
+           as_of_day,
            cast(date_trunc('month', as_of_day) as date) as month_start,
            cast(date_trunc('month', as_of_day) - interval 1 month as date) as prior_month_start,
            extract(day from as_of_day) as days_elapsed,
@@ -15,7 +16,8 @@ bounds as (
     where as_of_day is not null
 ),
 totals as (
-    select b.month_start,
+    select b.organization,
+           b.month_start,
            b.as_of_day,
            b.days_elapsed,
            b.days_in_month,
@@ -29,10 +31,11 @@ totals as (
                          and c.day < b.month_start
                     then c.amount end) as prior_same_days_amount
     from bounds as b
-    cross join staging.stg_costs as c
-    group by b.month_start, b.as_of_day, b.days_elapsed, b.days_in_month, c.currency
+    join staging.stg_costs as c on c.organization = b.organization
+    group by b.organization, b.month_start, b.as_of_day, b.days_elapsed, b.days_in_month, c.currency
 )
-select month_start as month,
+select organization,
+       month_start as month,
        as_of_day,
        currency,
        coalesce(mtd_amount, 0) as mtd_amount,

@@ -1,7 +1,8 @@
--- Per month, model and project: how much runs as batch, and how much input is served from cache.
+-- Per organization, month, model and project: how much runs as batch, and how much input is served from cache.
 create or replace view reporting.batch_and_cache as
 with usage as (
-    select cast(date_trunc('month', day) as date) as month,
+    select organization,
+           cast(date_trunc('month', day) as date) as month,
            model,
            project_id,
            sum(num_model_requests) as requests,
@@ -12,9 +13,10 @@ with usage as (
            sum(input_cached_tokens) as input_cached_tokens,
            cast(sum(input_cached_tokens) as double) / nullif(sum(input_tokens), 0) as cache_hit_ratio
     from intermediate.int_completions_daily
-    group by cast(date_trunc('month', day) as date), model, project_id
+    group by organization, cast(date_trunc('month', day) as date), model, project_id
 )
 select u.*,
        p.name as project_name
 from usage as u
-left join intermediate.int_names as p on p.kind = 'project' and p.join_key = coalesce(u.project_id, '');
+left join intermediate.int_names as p
+       on p.organization = u.organization and p.kind = 'project' and p.join_key = coalesce(u.project_id, '');

@@ -1,8 +1,9 @@
--- Billed cost per month and owner (a user or a service account): the chargeback roll-up of cost_allocation.
--- `billed_amount` came per key from the API, `usage_share_amount` was split by usage; cost no key can carry is one
--- row with owner '(unallocated)'. Per month the amounts sum to billed cost exactly.
+-- Billed cost per organization, month and owner (a user or a service account): the chargeback roll-up of
+-- cost_allocation. `billed_amount` came per key from the API, `usage_share_amount` was split by usage; cost no key
+-- can carry is one row with owner '(unallocated)'. Per organization and month the amounts sum to billed cost exactly.
 create or replace view reporting.owner_costs as
-select cast(date_trunc('month', day) as date) as month,
+select organization,
+       cast(date_trunc('month', day) as date) as month,
        owner_type,
        owner_id,
        owner_name,
@@ -13,4 +14,4 @@ select cast(date_trunc('month', day) as date) as month,
        sum(case when method = 'unallocated' then amount else 0 end) as unallocated_amount,
        sum(amount) as amount
 from reporting.cost_allocation
-group by cast(date_trunc('month', day) as date), owner_type, owner_id, owner_name, currency;
+group by organization, cast(date_trunc('month', day) as date), owner_type, owner_id, owner_name, currency;

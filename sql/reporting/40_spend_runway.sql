@@ -1,6 +1,7 @@
 -- When spend reaches each hard limit and alert threshold this month, per organization and per project.
--- One row per (scope, threshold); a scope with costs and no threshold has one row with no threshold.
--- "As of" is the newest day with costs (usually still open). The forecast: month-to-date billed cost, plus the
+-- One row per (organization, scope, threshold); a scope with costs and no threshold has one row with no threshold.
+-- Each configured organization is its own: its limits and alerts count against its own costs only, and "as of" is
+-- its newest day with costs (usually still open). The forecast: month-to-date billed cost, plus the
 -- trailing seven days before it (days without costs count as zero) at their daily average for every day left:
 --   cumulative(end of day x) = mtd_amount + trailing_7d_amount / 7 * (x - as_of_day)
 -- The forecast is an estimate and a DOUBLE (as in month_to_date); the dates below never divide.
@@ -16,89 +17,99 @@ with offsets (n) as (values
     (24), (25), (26), (27), (28), (29), (30)
 ),
 bounds as (
-    select as_of_day,
+    select organization,
+           as_of_day,
            cast(date_trunc('month', as_of_day) as date) as month_start,
            cast(cast(date_trunc('month', as_of_day) as date) + interval 1 month as date) - 1 as last_day
-    from (select max(day) as as_of_day from staging.stg_costs) as newest
+    from (select organization, max(day) as as_of_day from staging.stg_costs group by organization) as newest
     where as_of_day is not null
 ),
 scoped as (
-    select 'organization' as scope, cast(null as varchar) as project_id, day, currency, amount from staging.stg_costs
+    select organization, 'organization' as scope, cast(null as varchar) as project_id, day, currency, amount
+    from staging.stg_costs
     union all
-    select 'project', project_id, day, currency, amount from staging.stg_costs where project_id is not null
+    select organization, 'project', project_id, day, currency, amount from staging.stg_costs
+    where project_id is not null
 ),
 totals as (
-    select s.scope, s.project_id, s.currency, b.as_of_day, b.month_start, b.last_day,
+    select s.organization, s.scope, s.project_id, s.currency, b.as_of_day, b.month_start, b.last_day,
            sum(case when s.day >= b.month_start and s.day <= b.as_of_day then s.amount else 0 end) as mtd_amount,
            sum(case when s.day >= b.as_of_day - 7 and s.day < b.as_of_day then s.amount else 0 end)
                as trailing_7d_amount
     from scoped as s
-    cross join bounds as b
-    group by s.scope, s.project_id, s.currency, b.as_of_day, b.month_start, b.last_day
+    join bounds as b on b.organization = s.organization
+    group by s.organization, s.scope, s.project_id, s.currency, b.as_of_day, b.month_start, b.last_day
 ),
 days as (
-    -- Every day of the month: its first day plus 0..30, as values so every engine can read it.
-    select cast(b.month_start + o.n as date) as day
+    -- Every day of each organization's month: its first day plus 0..30, as values so every engine can read it.
+    select b.organization, cast(b.month_start + o.n as date) as day
     from bounds as b
     cross join offsets as o
     where b.month_start + o.n <= b.last_day
 ),
 daily as (
-    select scope, coalesce(project_id, '') as scope_key, currency, day, sum(amount) as amount
+    select organization, scope, coalesce(project_id, '') as scope_key, currency, day, sum(amount) as amount
     from scoped
-    group by scope, coalesce(project_id, ''), currency, day
+    group by organization, scope, coalesce(project_id, ''), currency, day
 ),
 path as (
-    select t.scope, coalesce(t.project_id, '') as scope_key, t.currency, d.day, t.as_of_day, t.mtd_amount,
-           t.trailing_7d_amount,
-           sum(coalesce(y.amount, 0)) over (partition by t.scope, t.project_id, t.currency
+    select t.organization, t.scope, coalesce(t.project_id, '') as scope_key, t.currency, d.day, t.as_of_day,
+           t.mtd_amount, t.trailing_7d_amount,
+           sum(coalesce(y.amount, 0)) over (partition by t.organization, t.scope, t.project_id, t.currency
                                          order by d.day nulls first) as actual
     from totals as t
-    cross join days as d
-    left join daily as y on y.scope = t.scope and y.scope_key = coalesce(t.project_id, '') and y.currency = t.currency
-                        and y.day = d.day
+    join days as d on d.organization = t.organization
+    left join daily as y on y.organization = t.organization and y.scope = t.scope
+                        and y.scope_key = coalesce(t.project_id, '') and y.currency = t.currency and y.day = d.day
 ),
 refreshed as (
-    -- The directory's newest refresh: a limit or alert that it did not list again was deleted (or is no longer
-    -- readable, which the load warned of), and no longer counts.
-    select max(t) as refreshed_at from (
-        select max(last_seen_at) as t from openai_usage.projects
-        union all select max(last_seen_at) from openai_usage.spend_limits
-        union all select max(last_seen_at) from openai_usage.spend_alerts
+    -- Each organization's newest directory refresh: a limit or alert that it did not list again was deleted (or is
+    -- no longer readable, which the load warned of), and no longer counts.
+    select organization, max(t) as refreshed_at from (
+        select organization, max(last_seen_at) as t from openai_usage.projects group by organization
+        union all select organization, max(last_seen_at) from openai_usage.spend_limits group by organization
+        union all select organization, max(last_seen_at) from openai_usage.spend_alerts group by organization
     ) as seen
+    group by organization
 ),
 thresholds as (
-    select scope, coalesce(project_id, '') as scope_key, lower(coalesce(currency, 'usd')) as currency,
+    select l.organization, l.scope, coalesce(l.project_id, '') as scope_key,
+           lower(coalesce(l.currency, 'usd')) as currency,
            'hard_limit' as threshold_type, cast(null as varchar) as threshold_id,
-           cast(threshold_amount as decimal(18, 0)) * 0.01 as threshold_amount, enforcement_status
-    from openai_usage.spend_limits
-    where threshold_amount > 0 and last_seen_at >= (select refreshed_at from refreshed)
+           cast(l.threshold_amount as decimal(18, 0)) * 0.01 as threshold_amount, l.enforcement_status
+    from openai_usage.spend_limits as l
+    join refreshed as r on r.organization = l.organization
+    where l.threshold_amount > 0 and l.last_seen_at >= r.refreshed_at
     union all
-    select scope, coalesce(project_id, ''), lower(coalesce(currency, 'usd')), 'alert', id,
-           cast(threshold_amount as decimal(18, 0)) * 0.01, cast(null as varchar)
-    from openai_usage.spend_alerts
-    where last_seen_at >= (select refreshed_at from refreshed)
+    select a.organization, a.scope, coalesce(a.project_id, ''), lower(coalesce(a.currency, 'usd')), 'alert', a.id,
+           cast(a.threshold_amount as decimal(18, 0)) * 0.01, cast(null as varchar)
+    from openai_usage.spend_alerts as a
+    join refreshed as r on r.organization = a.organization
+    where a.last_seen_at >= r.refreshed_at
 ),
 crossings as (
-    select th.scope, th.scope_key, th.currency, th.threshold_type, th.threshold_id, th.threshold_amount,
-           th.enforcement_status, min(p.day) as crosses_on
+    select th.organization, th.scope, th.scope_key, th.currency, th.threshold_type, th.threshold_id,
+           th.threshold_amount, th.enforcement_status, min(p.day) as crosses_on
     from thresholds as th
-    join path as p on p.scope = th.scope and p.scope_key = th.scope_key and p.currency = th.currency
+    join path as p on p.organization = th.organization and p.scope = th.scope and p.scope_key = th.scope_key
+                  and p.currency = th.currency
     where (p.day <= p.as_of_day and p.actual >= th.threshold_amount)
        or (p.day > p.as_of_day
            and p.mtd_amount * 7 + p.trailing_7d_amount * (p.day - p.as_of_day) >= th.threshold_amount * 7)
-    group by th.scope, th.scope_key, th.currency, th.threshold_type, th.threshold_id, th.threshold_amount,
-             th.enforcement_status
+    group by th.organization, th.scope, th.scope_key, th.currency, th.threshold_type, th.threshold_id,
+             th.threshold_amount, th.enforcement_status
 ),
 scope_thresholds as (
-    select th.scope, th.scope_key, th.currency, th.threshold_type, th.threshold_id, th.threshold_amount,
-           th.enforcement_status, c.crosses_on
+    select th.organization, th.scope, th.scope_key, th.currency, th.threshold_type, th.threshold_id,
+           th.threshold_amount, th.enforcement_status, c.crosses_on
     from thresholds as th
-    left join crossings as c on c.scope = th.scope and c.scope_key = th.scope_key and c.currency = th.currency
+    left join crossings as c on c.organization = th.organization and c.scope = th.scope
+                            and c.scope_key = th.scope_key and c.currency = th.currency
                             and c.threshold_type = th.threshold_type
                             and coalesce(c.threshold_id, '') = coalesce(th.threshold_id, '')
 )
-select t.month_start as month,
+select t.organization,
+       t.month_start as month,
        t.as_of_day,
        t.scope,
        t.project_id,
@@ -116,6 +127,7 @@ select t.month_start as month,
        coalesce(s.crosses_on <= t.as_of_day, false) as already_crossed,
        coalesce(s.threshold_type = 'hard_limit' and s.crosses_on is not null, false) as enforces_before_month_end
 from totals as t
-left join scope_thresholds as s on s.scope = t.scope and s.scope_key = coalesce(t.project_id, '')
-                               and s.currency = t.currency
-left join intermediate.int_names as n on n.kind = 'project' and n.join_key = coalesce(t.project_id, '');
+left join scope_thresholds as s on s.organization = t.organization and s.scope = t.scope
+                               and s.scope_key = coalesce(t.project_id, '') and s.currency = t.currency
+left join intermediate.int_names as n
+       on n.organization = t.organization and n.kind = 'project' and n.join_key = coalesce(t.project_id, '');

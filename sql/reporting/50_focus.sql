@@ -9,18 +9,20 @@
 -- Corrections (ChargeClass 'Correction'): a billed amount restated after its billing period closed (from
 -- openai_usage.restatements) stays as invoiced in its own period, and the difference is a correction row in the period
 -- it was detected in, with the original charge period. The cell's largest row carries the adjustment.
--- BillingAccountId is the organization as configured ('default'): the API names no organization ID.
+-- BillingAccountId (and BillingAccountName) is the organization as configured (`default` for a single admin key): the
+-- API names no organization ID. Every cell, correction and name below is matched within its organization.
 create or replace view reporting.focus as
 with allocated as (
     select a.*,
            cast(date_trunc('month', a.day) as date) as billing_month,
-           row_number() over (partition by a.day, a.project_id, a.line_item, a.currency,
+           row_number() over (partition by a.organization, a.day, a.project_id, a.line_item, a.currency,
                                            case when a.method = 'billed' then a.api_key_id end
                               order by a.amount desc, a.api_key_id) as cell_rank
     from intermediate.int_cost_allocation as a
 ),
 restated as (
-    select date '1970-01-01' + cast(floor(epoch(start_time) / 86400) as integer) as day,
+    select organization,
+           date '1970-01-01' + cast(floor(epoch(start_time) / 86400) as integer) as day,
            json_extract_string(cast(dimensions as json), '$.project_id') as project_id,
            json_extract_string(cast(dimensions as json), '$.line_item') as line_item,
            json_extract_string(cast(dimensions as json), '$.api_key_id') as api_key_id,
@@ -30,28 +32,30 @@ restated as (
     where table_name = 'costs' and metric = 'amount_value'
 ),
 corrections as (
-    select day, project_id, line_item, api_key_id,
+    select organization, day, project_id, line_item, api_key_id,
            cast(date_trunc('month', detected_day) as date) as billing_month, sum(delta) as delta
     from restated
     where detected_day >= cast(cast(date_trunc('month', day) as date) + interval 1 month as date)
-    group by day, project_id, line_item, api_key_id, cast(date_trunc('month', detected_day) as date)
+    group by organization, day, project_id, line_item, api_key_id, cast(date_trunc('month', detected_day) as date)
 ),
 cell_corrections as (
-    select day, project_id, line_item, api_key_id, sum(delta) as delta
+    select organization, day, project_id, line_item, api_key_id, sum(delta) as delta
     from corrections
-    group by day, project_id, line_item, api_key_id
+    group by organization, day, project_id, line_item, api_key_id
 ),
 charges as (
-    select a.day, a.billing_month, a.project_id, a.api_key_id, a.line_item, a.model, a.meter, a.currency, a.method,
+    select a.organization, a.day, a.billing_month, a.project_id, a.api_key_id, a.line_item, a.model, a.meter,
+           a.currency, a.method,
            a.share, a.quantity, a.quantity_unit,
            a.amount - case when a.cell_rank = 1 then coalesce(c.delta, 0) else 0 end as amount,
            cast(null as varchar) as charge_class
     from allocated as a
     left join cell_corrections as c
-           on c.day = a.day and coalesce(c.project_id, '') = coalesce(a.project_id, '') and c.line_item = a.line_item
+           on c.organization = a.organization and c.day = a.day
+          and coalesce(c.project_id, '') = coalesce(a.project_id, '') and c.line_item = a.line_item
           and coalesce(c.api_key_id, '') = coalesce(case when a.method = 'billed' then a.api_key_id end, '')
     union all
-    select day, billing_month, project_id, api_key_id, line_item,
+    select organization, day, billing_month, project_id, api_key_id, line_item,
            case when strpos(line_item, ', ') > 0 then split_part(line_item, ', ', 1) end,
            case when strpos(line_item, ', ') > 0 then split_part(line_item, ', ', 2) else line_item end,
            'usd', case when api_key_id is not null then 'billed' else 'unallocated' end,
@@ -59,7 +63,7 @@ charges as (
     from corrections
     union all
     -- A group that vanished after its period closed has no row left to carry what was invoiced: one stands in.
-    select c.day, cast(date_trunc('month', c.day) as date), c.project_id, c.api_key_id, c.line_item,
+    select c.organization, c.day, cast(date_trunc('month', c.day) as date), c.project_id, c.api_key_id, c.line_item,
            case when strpos(c.line_item, ', ') > 0 then split_part(c.line_item, ', ', 1) end,
            case when strpos(c.line_item, ', ') > 0 then split_part(c.line_item, ', ', 2) else c.line_item end,
            'usd', case when c.api_key_id is not null then 'billed' else 'unallocated' end,
@@ -67,7 +71,8 @@ charges as (
     from cell_corrections as c
     where not exists (
         select 1 from allocated as a
-        where a.cell_rank = 1 and a.day = c.day and coalesce(a.project_id, '') = coalesce(c.project_id, '')
+        where a.cell_rank = 1 and a.organization = c.organization and a.day = c.day
+          and coalesce(a.project_id, '') = coalesce(c.project_id, '')
           and a.line_item = c.line_item
           and coalesce(case when a.method = 'billed' then a.api_key_id end, '') = coalesce(c.api_key_id, ''))
 ),
@@ -85,12 +90,14 @@ named as (
            -- the key's share, truncated to 12 decimals as an exact DECIMAL so every engine writes the same text
            cast(cast(floor(c.share * 1000000000000) as bigint) as decimal(18, 0)) * 0.000000000001 as ratio
     from charges as c
-    left join intermediate.int_names as p on p.kind = 'project' and p.join_key = coalesce(c.project_id, '')
-    left join intermediate.int_names as k on k.kind = 'api_key' and k.join_key = coalesce(c.api_key_id, '')
+    left join intermediate.int_names as p
+           on p.organization = c.organization and p.kind = 'project' and p.join_key = coalesce(c.project_id, '')
+    left join intermediate.int_names as k
+           on k.organization = c.organization and k.kind = 'api_key' and k.join_key = coalesce(c.api_key_id, '')
 )
 select cast(amount as decimal(38, 12)) as "BilledCost",
-       'default' as "BillingAccountId",
-       'default' as "BillingAccountName",
+       organization as "BillingAccountId",
+       organization as "BillingAccountName",
        upper(currency) as "BillingCurrency",
        cast(cast(billing_month as date) + interval 1 month as timestamp) as "BillingPeriodEnd",
        cast(billing_month as timestamp) as "BillingPeriodStart",

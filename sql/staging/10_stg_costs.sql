@@ -1,8 +1,9 @@
--- Costs as billed, one row per UTC day, project, line item and (where the API grouped by it) API key. The model and
--- meter are parsed from line items such as 'gpt-4o-2024-08-06, input'; plain items ('web search tool calls') have
--- no model. `api_key_id` is null where Costs was not grouped by key (the live API refused it in 2026-07).
+-- Costs as billed, one row per organization, UTC day, project, line item and (where the API grouped by it) API key.
+-- The model and meter are parsed from line items such as 'gpt-4o-2024-08-06, input'; plain items ('web search tool
+-- calls') have no model. `api_key_id` is null where Costs was not grouped by key (the live API refused it in 2026-07).
 create or replace view staging.stg_costs as
-select date '1970-01-01' + cast(floor(epoch(start_time) / 86400) as integer) as day,
+select organization,
+       date '1970-01-01' + cast(floor(epoch(start_time) / 86400) as integer) as day,
        start_time,
        end_time,
        epoch(end_time) - epoch(start_time) >= 86400 as is_complete_day,

@@ -1,10 +1,10 @@
 -- Generated from schemas/catalogue.yaml by `make sql`: do not edit by hand.
--- Every usage endpoint in one long table, one row per bucket, dimension set and metric.
--- One grain per kind and UTC day: where several bucket widths are loaded for a day, the coarsest wins,
--- so loading 1d and 1h side by side never double counts.
+-- Every usage endpoint in one long table, one row per organization, bucket, dimension set and metric.
+-- One grain per organization, kind and UTC day: where several bucket widths are loaded for a day, the coarsest wins,
+-- so loading 1d and 1h side by side never double counts (and one organization's widths never decide another's).
 create or replace view staging.stg_usage as
 with unioned as (
-    select 'completions' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, t.batch,
+    select t.organization, 'completions' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, t.batch,
            m.metric, m.value
     from openai_usage.usage_completions as t
     cross join lateral (values
@@ -25,7 +25,7 @@ with unioned as (
             ('output_image_tokens', t.output_image_tokens)
     ) as m(metric, value)
     union all
-    select 'embeddings' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
+    select t.organization, 'embeddings' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
            m.metric, m.value
     from openai_usage.usage_embeddings as t
     cross join lateral (values
@@ -33,7 +33,7 @@ with unioned as (
             ('num_model_requests', t.num_model_requests)
     ) as m(metric, value)
     union all
-    select 'moderations' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
+    select t.organization, 'moderations' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
            m.metric, m.value
     from openai_usage.usage_moderations as t
     cross join lateral (values
@@ -41,7 +41,7 @@ with unioned as (
             ('num_model_requests', t.num_model_requests)
     ) as m(metric, value)
     union all
-    select 'images' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
+    select t.organization, 'images' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
            m.metric, m.value
     from openai_usage.usage_images as t
     cross join lateral (values
@@ -49,7 +49,7 @@ with unioned as (
             ('num_model_requests', t.num_model_requests)
     ) as m(metric, value)
     union all
-    select 'audio_speeches' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
+    select t.organization, 'audio_speeches' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
            m.metric, m.value
     from openai_usage.usage_audio_speeches as t
     cross join lateral (values
@@ -57,7 +57,7 @@ with unioned as (
             ('num_model_requests', t.num_model_requests)
     ) as m(metric, value)
     union all
-    select 'audio_transcriptions' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
+    select t.organization, 'audio_transcriptions' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
            m.metric, m.value
     from openai_usage.usage_audio_transcriptions as t
     cross join lateral (values
@@ -65,21 +65,21 @@ with unioned as (
             ('num_model_requests', t.num_model_requests)
     ) as m(metric, value)
     union all
-    select 'vector_stores' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, cast(null as varchar) as user_id, cast(null as varchar) as api_key_id, cast(null as varchar) as model, cast(null as boolean) as batch,
+    select t.organization, 'vector_stores' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, cast(null as varchar) as user_id, cast(null as varchar) as api_key_id, cast(null as varchar) as model, cast(null as boolean) as batch,
            m.metric, m.value
     from openai_usage.usage_vector_stores as t
     cross join lateral (values
             ('usage_bytes', t.usage_bytes)
     ) as m(metric, value)
     union all
-    select 'code_interpreter_sessions' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, cast(null as varchar) as user_id, cast(null as varchar) as api_key_id, cast(null as varchar) as model, cast(null as boolean) as batch,
+    select t.organization, 'code_interpreter_sessions' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, cast(null as varchar) as user_id, cast(null as varchar) as api_key_id, cast(null as varchar) as model, cast(null as boolean) as batch,
            m.metric, m.value
     from openai_usage.usage_code_interpreter_sessions as t
     cross join lateral (values
             ('num_sessions', t.num_sessions)
     ) as m(metric, value)
     union all
-    select 'web_search_calls' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
+    select t.organization, 'web_search_calls' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, t.model, cast(null as boolean) as batch,
            m.metric, m.value
     from openai_usage.usage_web_search_calls as t
     cross join lateral (values
@@ -87,7 +87,7 @@ with unioned as (
             ('num_model_requests', t.num_model_requests)
     ) as m(metric, value)
     union all
-    select 'file_search_calls' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, cast(null as varchar) as model, cast(null as boolean) as batch,
+    select t.organization, 'file_search_calls' as kind, t.bucket_width, t.start_time, t.end_time, t.project_id, t.user_id, t.api_key_id, cast(null as varchar) as model, cast(null as boolean) as batch,
            m.metric, m.value
     from openai_usage.usage_file_search_calls as t
     cross join lateral (values
@@ -101,10 +101,11 @@ graded as (
     from unioned
 ),
 chosen as (
-    select *, min(grain) over (partition by kind, day_number) as best_grain
+    select *, min(grain) over (partition by organization, kind, day_number) as best_grain
     from graded
 )
-select kind,
+select organization,
+       kind,
        date '1970-01-01' + day_number as day,
        start_time,
        end_time,

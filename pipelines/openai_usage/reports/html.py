@@ -35,20 +35,31 @@ def _context(data: ReportData) -> dict[str, Any]:
         mtd = {"month": f"{m['month']:%B}", "amount": money(m["mtd_amount"]), "change": change,
                "prior": money(m["prior_same_days_amount"]), "elapsed": str(m["days_elapsed"]),
                "days_in_month": str(m["days_in_month"]), "forecast": money(m["forecast_month_end"])}
+    several = data.several
+
+    def org(o: str) -> list[str]:  # the organization column, only when the report covers several
+        return [o] if several else []
+
     days, series = top_series(data.daily_by_item, keep=8)
     tdays, tseries = top_series(data.daily_tokens_by_model, keep=8)
     return {
-        "db": data.db, "first_day": str(data.first_day), "last_day": str(data.last_day), "month": month, "mtd": mtd,
+        "db": data.db, "scope_note": data.scope_note, "several": several, "org_header": ["organization"] * several,
+        # ["organization", "amount", "share", "forecast"], the last row the total
+        "organizations": [[o, money(a), share, money(f)] for o, a, f, share in data.organization_rows]
+        if several else [],
+        "first_day": str(data.first_day), "last_day": str(data.last_day), "month": month, "mtd": mtd,
         "cost_chart": Markup(stacked_bars(days, series, _dollars, label=f"Daily cost by line item, {month}")),
         "token_chart": Markup(stacked_bars(tdays, tseries, short, label=f"Tokens by model, {month}")),
-        "project_chart": Markup(horizontal_bars([(p, float(a)) for p, _, a in data.projects], _dollars,
+        "project_chart": Markup(horizontal_bars([(f"{o} / {p}" if several else p, float(a))
+                                                 for o, p, _, a in data.projects], _dollars,
                                                 label=f"Spend by project, {month}")),
-        # ["API key", "project", "user", "tokens"]
-        "api_keys": [[k, p, u, count(t)] for k, p, u, t in data.api_keys],
+        # [("organization"), "API key", "project", "user", "tokens"]
+        "api_keys": [[*org(o), k, p, u, count(t)] for o, k, p, u, t in data.api_keys],
         # ["day", "what", "value", "trailing norm", "x norm"]
-        "anomalies": [[str(d), f"{dim} {key} ({measure})", money(v) if measure == "cost" else count(v),
+        "anomalies": [[str(d), f"{o + ': ' if several else ''}{dim} {key} ({measure})",
+                       money(v) if measure == "cost" else count(v),
                        money(mean) if measure == "cost" else count(mean), f"{ratio:.1f}"]
-                      for d, dim, key, measure, v, mean, ratio in data.anomalies],
+                      for o, d, dim, key, measure, v, mean, ratio in data.anomalies],
         # ["model", "cost", "input tokens", "output tokens", "$ per 1M tokens"]
         "models": [[m or "", money(a), count(i), count(o), "" if p is None else f"{p:,.3f}"]
                    for m, a, i, o, p in data.models],
@@ -58,13 +69,14 @@ def _context(data: ReportData) -> dict[str, Any]:
         # ["day", "billed", "billed tokens", "usage tokens", "difference"]
         "billed": [[str(d), money(b), count(bt), count(ut), count(df)] for d, b, bt, ut, df in data.billed_vs_usage],
         "limit_warnings": data.limit_warnings,
-        # ["owner", "type", "keys", "billed", "usage share", "unallocated", "total"]
-        "owners": [[n, k, count(c), money(b), money(s), money(u), money(t)] for n, k, c, b, s, u, t in data.owners],
+        # [("organization"), "owner", "type", "keys", "billed", "usage share", "unallocated", "total"]
+        "owners": [[*org(o), n, k, count(c), money(b), money(s), money(u), money(t)]
+                   for o, n, k, c, b, s, u, t in data.owners],
         # ["what", "threshold", "month to date", "forecast", "reached on"]
-        "runway": [[("organization" if scope == "organization" else f"project {project}") + ": "
-                    + ("hard limit" if kind == "hard_limit" else "alert"), money(amount), money(mtd), money(fc),
+        "runway": [[data.scope_label(o, scope, project) + ": " + ("hard limit" if kind == "hard_limit" else "alert"),
+                    money(amount), money(mtd), money(fc),
                     "never this month" if crosses is None else f"{crosses}{'' if crossed else ' (forecast)'}"]
-                   for scope, project, mtd, fc, kind, amount, crosses, crossed, _ in data.runway],
+                   for o, scope, project, mtd, fc, kind, amount, crosses, crossed, _ in data.runway],
     }
 
 

@@ -25,15 +25,16 @@ def stg_usage_sql() -> str:
         cols = [f"t.{d}" if d in dims else f"cast(null as {TYPES.get(d, 'varchar')}) as {d}" for d in LONG_DIMENSIONS]
         values = ",\n            ".join(f"('{m.name}', t.{m.name})" for m in ep.metrics)
         branches.append(
-            f"    select '{name}' as kind, t.bucket_width, t.start_time, t.end_time, {', '.join(cols)},\n"
+            f"    select t.organization, '{name}' as kind, t.bucket_width, t.start_time, t.end_time, "
+            f"{', '.join(cols)},\n"
             f"           m.metric, m.value\n"
             f"    from openai_usage.{ep.table} as t\n"
             f"    cross join lateral (values\n            {values}\n    ) as m(metric, value)")
     union = "\n    union all\n".join(branches)
     return f"""-- Generated from schemas/catalogue.yaml by `make sql`: do not edit by hand.
--- Every usage endpoint in one long table, one row per bucket, dimension set and metric.
--- One grain per kind and UTC day: where several bucket widths are loaded for a day, the coarsest wins,
--- so loading 1d and 1h side by side never double counts.
+-- Every usage endpoint in one long table, one row per organization, bucket, dimension set and metric.
+-- One grain per organization, kind and UTC day: where several bucket widths are loaded for a day, the coarsest wins,
+-- so loading 1d and 1h side by side never double counts (and one organization's widths never decide another's).
 create or replace view staging.stg_usage as
 with unioned as (
 {union}
@@ -45,10 +46,11 @@ graded as (
     from unioned
 ),
 chosen as (
-    select *, min(grain) over (partition by kind, day_number) as best_grain
+    select *, min(grain) over (partition by organization, kind, day_number) as best_grain
     from graded
 )
-select kind,
+select organization,
+       kind,
        date '1970-01-01' + day_number as day,
        start_time,
        end_time,
@@ -68,11 +70,12 @@ def stg_usage_ids_sql() -> str:
             continue
         dims = {c.name for c in ep.dimensions}
         cols = [d if d in dims else f"cast(null as varchar) as {d}" for d in ID_DIMENSIONS]
-        branches.append(f"select {', '.join(cols)} from openai_usage.{ep.table}")
+        branches.append(f"select organization, {', '.join(cols)} from openai_usage.{ep.table}")
     union = "\nunion\n".join(branches)
     return f"""-- Generated from schemas/catalogue.yaml by `make sql`: do not edit by hand.
--- Every distinct (project, user, API key) ID combination usage carries, read from the usage tables directly: the
--- name views need the IDs, and collecting them here costs a scan of the IDs, not of the unpivoted stg_usage.
+-- Every distinct (organization, project, user, API key) ID combination usage carries, read from the usage tables
+-- directly: the name views need the IDs, and collecting them here costs a scan of the IDs, not of the unpivoted
+-- stg_usage.
 create or replace view staging.stg_usage_ids as
 {union};
 """
@@ -89,15 +92,17 @@ def int_billable_usage_sql() -> str:
                  for label, terms, per_model in named for metric, sign in terms]
     values = ",\n    ".join(rows)
     return f"""-- Generated from schemas/catalogue.yaml by `make sql`: do not edit by hand.
--- Usage measured in the units Costs bills, named as Costs names it: one row per UTC day, project, API key and line
--- item ('<model>, <meter>' or a plain item such as 'web search tool calls'), with the quantity the catalogue's
--- `billing` defines (e.g. input = input_tokens - input_cached_tokens). Cost allocation splits billed cost by it.
+-- Usage measured in the units Costs bills, named as Costs names it: one row per organization, UTC day, project, API
+-- key and line item ('<model>, <meter>' or a plain item such as 'web search tool calls'), with the quantity the
+-- catalogue's `billing` defines (e.g. input = input_tokens - input_cached_tokens). Cost allocation splits billed cost
+-- by it.
 -- Endpoints without an API key dimension (vector stores, code interpreter) carry a null key.
 create or replace view intermediate.int_billable_usage as
 with meters (kind, metric, label, sign, per_model) as (values
     {values}
 )
-select u.day,
+select u.organization,
+       u.day,
        u.project_id,
        u.api_key_id,
        case when m.per_model then u.model || ', ' || m.label else m.label end as line_item,
@@ -105,7 +110,8 @@ select u.day,
 from staging.stg_usage as u
 join meters as m on m.kind = u.kind and m.metric = u.metric
 where not m.per_model or u.model is not null
-group by u.day, u.project_id, u.api_key_id, case when m.per_model then u.model || ', ' || m.label else m.label end;
+group by u.organization, u.day, u.project_id, u.api_key_id,
+         case when m.per_model then u.model || ', ' || m.label else m.label end;
 """
 
 
