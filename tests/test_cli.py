@@ -223,4 +223,4 @@ def test_freshness_allows_each_kind_its_known_arrival_lag():
 
 def test_the_help_says_what_concurrency_means():
     p = run(["load", "--help"])
-    assert "whole run" in " ".join(p.stdout.split()) and "per endpoint" not in p.stdout
+    assert "per organization" in " ".join(p.stdout.split()) and "per endpoint" not in p.stdout

@@ -15,7 +15,8 @@ STAGES = [
     {"errors", "timeutil"},
     {"catalogue", "summary"},  # a run's summary is kept per table and organization, named as the catalogue names them
     {"extract"},
-    {"plan", "restatements", "organizations"},  # what a run reads: ranges, held rows, and whose API
+    # what a run reads (ranges, held rows, whose API), and the warehouse brought up to the contracts before it asks
+    {"plan", "restatements", "organizations", "upgrade"},
     {"source"},
     {"load"},
     {"transform"},

@@ -132,6 +132,12 @@ def test_one_organization_failing_part_way_keeps_what_it_read_and_reads_it_again
         got = query(db, "select count(distinct start_time) from openai_usage.usage_completions "
                         "where organization = 'acme'")[0][0]
         assert got < 35  # acme's completions stopped part way
+        # What arrived moved acme's position past where the run began: the run is marked to be read again from there.
+        state = Warehouse(db=db).pipeline().state["sources"]["openai_usage"]["resources"]["usage_completions__acme"]
+        assert state["resume_from"] == start
+        assert int(state["incremental"]["start_time"]["last_value"].timestamp()) > start
+        assert "resume_from" not in Warehouse(db=db).pipeline().state["sources"]["openai_usage"]["resources"][
+            "usage_completions"]
 
         sb_acme.faults = FaultPlan()
         summary = load(sb, db)
@@ -245,3 +251,45 @@ def test_an_organization_id_the_api_sends_is_kept_beside_the_configured_name(org
     rows = dict(query(db, "select organization, max(organization_id) from openai_usage.usage_completions "
                           "where not coalesce(_bucket_emptied, false) group by 1"))
     assert rows == {"acme": "org-sandbox", "default": None}
+
+
+def test_organizations_in_the_secrets_file_load_beside_the_default_key_in_a_plain_dlt_pipeline(two, org, acme,
+                                                                                              tmp_path):
+    """The library path: `openai_usage_source()` in a plain dlt pipeline, in a project whose .dlt/secrets.toml names
+    an organization (a section dlt would also hand to a source argument named like it), with the default key from
+    OPENAI_ADMIN_KEY. Its own process: dlt reads the secrets of the folder a process starts in."""
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "secrets.toml").write_text(
+        f'[sources.openai_usage.organizations.acme]\napi_key = "{ACME_KEY}"\n')
+    db = tmp_path / "lib.duckdb"
+    start = midnight(NOW) - 5 * DAY
+    script = (
+        "import dlt, sys\n"
+        "from openai_usage import openai_usage_source\n"
+        f"p = dlt.pipeline('orgs_lib', destination=dlt.destinations.duckdb({str(db)!r}), dataset_name='openai_usage')\n"
+        f"p.run(openai_usage_source(base_url={two.url!r}, start={start}, now={NOW},\n"
+        "                           endpoints=['completions', 'costs']))\n"
+        f"p.run(openai_usage_source(base_url={two.url!r}, orgs=['acme'], now={NOW}, endpoints=['costs']))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__OPENAI_USAGE")}
+    env |= {"OPENAI_ADMIN_KEY": ADMIN, "DLT_DATA_DIR": str(tmp_path / "dlt-data")}
+    p = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    for name, o in (("default", org), ("acme", acme)):
+        for ep in ("completions", "costs"):
+            assert_matches_truth(db, o, ep, start, organization=name)
+
+
+def test_the_same_ids_in_two_organizations_are_two_rows_in_every_directory_table(org, db, monkeypatch):
+    """Users belong to several organizations under one ID; a twin organization has every ID of the default one."""
+    twin = Org(seed=org.seed, days=40, now=NOW)
+    monkeypatch.setenv(ENV_KEY, ACME_KEY)
+    with Sandbox(org, tenants={ACME_KEY: twin}) as sb:
+        load(sb, db, start=midnight(NOW) - 2 * DAY, endpoints=["costs"])
+        load(sb, db, endpoints=["costs"])
+    for table in ("projects", "users", "project_api_keys", "project_service_accounts"):
+        per_org = dict(query(db, f"select organization, count(*) from openai_usage.{table} group by 1"))
+        assert per_org["default"] == per_org["acme"] > 0, table
+        shared = query(db, f"select count(*) from (select id from openai_usage.{table} group by id "
+                           "having count(distinct organization) = 2)")[0][0]
+        assert shared == per_org["default"], table

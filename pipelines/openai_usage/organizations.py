@@ -46,11 +46,11 @@ def _get(provider: Any, key: str) -> Any:
 
 def configured_names() -> list[str]:
     """Names configured under [sources.openai_usage.organizations.*], in toml files or the environment."""
-    names = {m[1].lower() for k in os.environ if (m := _ENV.match(k))}
+    names = {m[1].lower() for k in os.environ if (m := _ENV.match(k))}  # environment variables are upper case
     for provider in (dlt.secrets, dlt.config):
         section = _get(provider, SECTION)
         if isinstance(section, dict):
-            names.update(str(n).lower() for n in section)
+            names.update(str(n) for n in section)  # toml names are taken as written: `Acme` is refused below
     for name in sorted(names):
         if not NAME.match(name) or "__" in name:
             raise ConfigError(f"organization name {name!r}: use lower-case letters, digits and single underscores, "
@@ -80,7 +80,10 @@ def resolve(api_key: str | None = None, base_url: str = DEFAULT_BASE_URL,
             raise ConfigError(f"organization {name!r} has no api_key: set it under [{SECTION}.{name}] in "
                               f".dlt/secrets.toml or as SOURCES__OPENAI_USAGE__ORGANIZATIONS__{name.upper()}__API_KEY")
         url = str(url or base_url)
-        check_base_url(url)
+        try:
+            check_base_url(url)
+        except ConfigError as e:
+            raise ConfigError(f"organization {name!r}: base_url {url!r} is not an http(s) URL with a host") from e
         orgs[name] = Organization(name, key, url)
     if DEFAULT_ORGANIZATION not in orgs and (key := default_key(api_key)):
         orgs[DEFAULT_ORGANIZATION] = Organization(DEFAULT_ORGANIZATION, key, base_url)

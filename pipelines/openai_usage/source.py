@@ -61,6 +61,7 @@ from .restatements import Snapshot, Wanted, held_rows
 from .summary import RunSummary, TableRun
 from .timeutil import ceil, floor, to_datetime, to_unix
 from .timeutil import now as clock_now
+from .upgrade import add_organization
 
 # Replace whole buckets: every bucket in a load deletes the rows it had before (empty-bucket markers included),
 # of its own organization only.
@@ -71,7 +72,7 @@ BUCKET_KEY = [ORGANIZATION, "start_time", "bucket_width"]
 @dlt.source(name="openai_usage", max_table_nesting=0)
 def openai_usage_source(
     api_key: TSecretStrValue | None = None,
-    organizations: list[str] | None = None,
+    orgs: list[str] | None = None,
     endpoints: list[str] | None = None,
     bucket_width: str = "1d",
     start: str | int | dt.date | dt.datetime | None = None,
@@ -92,7 +93,8 @@ def openai_usage_source(
 
     Args:
         api_key: the default organization's admin key (sk-admin-...); default: dlt secrets, then OPENAI_ADMIN_KEY.
-        organizations: the configured organizations to load (default: all; see `organizations.py`).
+        orgs: the names of the configured organizations to load (default: all; see `organizations.py`). Not
+            `organizations`: dlt would fill an argument of that name with the config section of the same name.
         endpoints: catalogue names (completions, embeddings, ..., costs); default: all.
         bucket_width: 1d, 1h or 1m; endpoints that offer only 1d (costs) load daily.
         start: first bucket (a date, datetime, ISO string or Unix seconds). Default: continue from the stored
@@ -116,21 +118,23 @@ def openai_usage_source(
     """
     opts = Options.check(endpoints=endpoints, bucket_width=bucket_width, start=start, end=end, reread=reread,
                          group_by=group_by, concurrency=concurrency, base_url=base_url)
-    orgs = resolve(api_key, base_url, organizations)
+    organizations = resolve(api_key, base_url, orgs)
     run = summary if summary is not None else RunSummary()
-    run.organizations = [o.name for o in orgs]
+    run.organizations = [o.name for o in organizations]
     clock = now if now is not None else clock_now()
     pipeline_ctx = Container()[PipelineContext]
+    if pipeline_ctx.is_active():
+        add_organization(pipeline_ctx.pipeline())  # a warehouse loaded before organizations, before it is asked
     state = dlt.current.source_state() if pipeline_ctx.is_active() else {}
     stored, resumes = positions(state), resume_points(state)
     held: dict[tuple[str, str, str], tuple[int, int]] = {}
-    if pipeline_ctx.is_active() and not all(settled(opts, stored, o.name, resumes) for o in orgs):
+    if pipeline_ctx.is_active() and not all(settled(opts, stored, o.name, resumes) for o in organizations):
         cat = catalogue.endpoints()
         held = held_buckets(pipeline_ctx.pipeline(), sorted({cat[e].table for e in opts.endpoints}))
     cat = catalogue.endpoints()
-    isolate = len(orgs) > 1
+    isolate = len(organizations) > 1
     planned: list[tuple[Organization, list[EndpointPlan]]] = []
-    for org in orgs:
+    for org in organizations:
         plans, notes = plan_endpoints(opts, clock, stored, held, org.name, resumes)
         run.notes += notes
         run.backfill = run.backfill or any(p.end is not None and not p.resumed for p in plans)
@@ -202,7 +206,9 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
                 raise
             summary.fail(org, e)
             client.cancel()  # the organization's other resources stop too; other organizations go on
-            if stats.buckets:  # windows finish out of order: what arrived is kept, and read again next time
+            if stats.buckets and end is None:
+                # Windows finish out of order, so the position may have moved past buckets that never came: what
+                # arrived is kept, and the next run reads again from here. (A backfill never moves the position.)
                 state["resume_from"] = min(lo, int(state.get("resume_from", lo)))
             return
         finally:

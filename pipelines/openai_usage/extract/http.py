@@ -56,8 +56,8 @@ class AdaptiveLimit:
 
     def __enter__(self) -> AdaptiveLimit:
         with self.cond:
-            while self.active >= self.limit:
-                if self.cancelled.is_set():
+            while self.cancelled.is_set() or self.active >= self.limit:
+                if self.cancelled.is_set():  # no new request once the run (or its organization) has failed
                     raise RunCancelled("the run stopped after an earlier failure")
                 self.cond.wait(0.5)
             self.active += 1
@@ -124,7 +124,8 @@ class UsageClient:
         self.retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientError),
             wait=self._wait,
-            stop=tenacity.stop_after_attempt(max_attempts),
+            # A cancelled run (an organization's other part failed) stops retrying at once.
+            stop=tenacity.stop_any(tenacity.stop_after_attempt(max_attempts), lambda _: self.cancelled),
             before_sleep=lambda rs: self.stats.add("retries"),
             reraise=True,
         )

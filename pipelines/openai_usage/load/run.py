@@ -19,7 +19,6 @@ from ..plan import Options, dataset_tables, pipeline_positions
 from ..source import openai_usage_source
 from ..summary import RunSummary
 from .recovery import finish_interrupted, load_lock
-from .upgrade import add_organization
 from .warehouse import LOCAL, Warehouse
 
 os.environ.setdefault("NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true")  # gzip-9 costs far more than it saves
@@ -112,10 +111,8 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
         stored = pipeline_positions(pipeline)
         if (not wh.local or req.db.exists()) and (opts.start is not None or not stored):
             pipeline.sync_destination()
-        if not wh.local or req.db.exists():
-            add_organization(pipeline)
         source = openai_usage_source(
-            api_key=req.api_key, organizations=req.orgs, endpoints=list(opts.endpoints),
+            api_key=req.api_key, orgs=req.orgs, endpoints=list(opts.endpoints),
             bucket_width=opts.bucket_width, start=opts.start, end=opts.end, base_url=req.base_url,
             reread=opts.reread, group_by={k: list(v) for k, v in opts.group_by.items()},
             concurrency=opts.concurrency, directory=req.directory, timeout=req.timeout,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import catalogue
-from ..catalogue import DEFAULT_ORGANIZATION, ORGANIZATION
-from ..plan import dataset_tables
+from . import catalogue
+from .catalogue import DEFAULT_ORGANIZATION, ORGANIZATION
+from .plan import dataset_tables
 
 
 def add_organization(pipeline: Any) -> list[str]:
@@ -38,13 +38,16 @@ def _add(client: Any, wanted: set[str]) -> list[str]:
         "select table_name from information_schema.columns where lower(table_schema) = "
         f"'{client.dataset_name.lower()}' and lower(column_name) = '{ORGANIZATION}'") or []}
     missing = sorted(tables - has)
-    if not missing:
-        return []
     column = client.escape_column_name(ORGANIZATION)
-    column_type = client.capabilities.get_type_mapper().to_destination_type(
-        {"name": ORGANIZATION, "data_type": "text", "nullable": True}, {"name": missing[0]})
-    for table in missing:
-        name = client.make_qualified_table_name(table)
-        client.execute_sql(f"alter table {name} add column {column} {column_type}")
-        client.execute_sql(f"update {name} set {column} = '{DEFAULT_ORGANIZATION}'")
+    if missing:
+        column_type = client.capabilities.get_type_mapper().to_destination_type(
+            {"name": ORGANIZATION, "data_type": "text", "nullable": True}, {"name": missing[0]})
+        for table in missing:
+            client.execute_sql(f"alter table {client.make_qualified_table_name(table)} add column {column} "
+                               f"{column_type}")
+    # Every table, not only those just altered: a run stopped between the two statements left rows without a name,
+    # and those would never match a merge key again.
+    for table in sorted(tables):
+        client.execute_sql(f"update {client.make_qualified_table_name(table)} set {column} = "
+                           f"'{DEFAULT_ORGANIZATION}' where {column} is null")
     return missing
