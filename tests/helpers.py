@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,32 @@ def truth_rows(org: Org, endpoint: str, start: int, end: int | None = None, widt
             assert key not in out
             out[key] = vals
     return out
+
+
+def expected_anomalies(costs: Iterable[tuple[dt.date, str | None, Any]],
+                       usage: Iterable[tuple[dt.date, dict[str, Any]]]) -> set[tuple]:
+    """reporting.anomalies' rule computed on its own: (day, dimension, key, measure) where a day's project cost, model
+    tokens or API key tokens is above its trailing 14 days' mean by 3 standard deviations and by half again, from
+    (day, project_id, amount) costs and (day, usage result) rows."""
+    series: dict[tuple, dict[dt.date, float]] = defaultdict(lambda: defaultdict(float))
+    for day, pid, amount in costs:
+        series[("project", pid or "(organization)", "cost")][day] += float(amount)
+    for day, r in usage:
+        toks = r.get("input_tokens", 0) + r.get("output_tokens", 0)
+        if toks and r.get("model"):
+            series[("model", r["model"], "tokens")][day] += toks
+        if toks and r.get("api_key_id"):
+            series[("api_key", r["api_key_id"], "tokens")][day] += toks
+    want = set()
+    for key, by_day in series.items():
+        days = sorted(by_day)
+        for i, d in enumerate(days):
+            prev = [by_day[x] for x in days[max(0, i - 14): i]]
+            if len(prev) >= 7:
+                mean, sd = statistics.mean(prev), statistics.stdev(prev)
+                if by_day[d] > mean + 3 * sd and by_day[d] > 1.5 * mean:
+                    want.add((d, *key))
+    return want
 
 
 def assert_matches_truth(db: Path, org: Org, endpoint: str, start: int, end: int | None = None,

@@ -12,7 +12,6 @@ import datetime as dt
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 from collections import defaultdict
@@ -31,6 +30,7 @@ from openai_usage.simulator.server import DEFAULT_ADMIN_KEY
 from openai_usage.transform.views import apply_views
 
 from .conftest import DAY, NOW, midnight, query
+from .helpers import expected_anomalies
 
 CLI = [sys.executable, "-m", "openai_usage.cli"]
 START = midnight(NOW) - 40 * DAY  # 2026-10-15: a whole November so far and part of October
@@ -211,24 +211,8 @@ def test_month_to_date_and_anomalies_per_organization(loaded):
                              sum(v for d, v in per_day.items() if prior <= d < prior + dt.timedelta(days=as_of.day)),
                              as_of.day), name
         # the anomaly rule, applied to this organization's series alone
-        series: dict[tuple, dict[dt.date, float]] = defaultdict(lambda: defaultdict(float))
-        for day, pid, _, amount in truth_costs(org):
-            series[("project", pid or "(organization)", "cost")][day] += float(amount)
-        for day, _, r in truth_usage(org):
-            toks = r.get("input_tokens", 0) + r.get("output_tokens", 0)
-            if toks and r.get("model"):
-                series[("model", r["model"], "tokens")][day] += toks
-            if toks and r.get("api_key_id"):
-                series[("api_key", r["api_key_id"], "tokens")][day] += toks
-        want = set()
-        for key, by_day in series.items():
-            days = sorted(by_day)
-            for i, d in enumerate(days):
-                prev = [by_day[x] for x in days[max(0, i - 14): i]]
-                if len(prev) >= 7:
-                    mean, sd = statistics.mean(prev), statistics.stdev(prev)
-                    if by_day[d] > mean + 3 * sd and by_day[d] > 1.5 * mean:
-                        want.add((d, *key))
+        want = expected_anomalies(((day, pid, amount) for day, pid, _, amount in truth_costs(org)),
+                                  ((day, r) for day, _, r in truth_usage(org)))
         assert set(anomalies.get(name, {})) == want and want, name
     assert mtd["acme"] != mtd["default"] == mtd["twin"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import statistics
 from collections import defaultdict
 from decimal import Decimal
 
@@ -16,6 +15,7 @@ from openai_usage.transform.sqlgen import GENERATED
 from openai_usage.transform.views import apply_views, sql_files
 
 from .conftest import DAY, NOW, load, midnight, query
+from .helpers import expected_anomalies
 
 START = midnight(NOW) - 50 * DAY  # spans October and November
 USAGE = [n for n, e in catalogue.endpoints().items() if e.kind == "usage"]
@@ -149,24 +149,8 @@ def test_model_costs_per_million_tokens(loaded):
 
 def test_anomalies_match_an_independent_implementation(loaded):
     org, db = loaded
-    series: dict[tuple, dict[dt.date, float]] = defaultdict(lambda: defaultdict(float))
-    for day, pid, _, amount, _ in truth_costs(org):
-        series[("project", pid or "(organization)", "cost")][day] += float(amount)
-    for day, _, r in truth_usage(org):
-        toks = r.get("input_tokens", 0) + r.get("output_tokens", 0)
-        if toks and r.get("model"):
-            series[("model", r["model"], "tokens")][day] += toks
-        if toks and r.get("api_key_id"):
-            series[("api_key", r["api_key_id"], "tokens")][day] += toks
-    want = set()
-    for key, by_day in series.items():
-        days = sorted(by_day)
-        for i, d in enumerate(days):
-            prev = [by_day[x] for x in days[max(0, i - 14): i]]
-            if len(prev) >= 7:
-                mean, sd = statistics.mean(prev), statistics.stdev(prev)
-                if by_day[d] > mean + 3 * sd and by_day[d] > 1.5 * mean:
-                    want.add((d, *key))
+    want = expected_anomalies(((day, pid, amount) for day, pid, _, amount, _ in truth_costs(org)),
+                              ((day, r) for day, _, r in truth_usage(org)))
     got = {tuple(r[:4]) for r in query(db, "select day, dimension, key, measure from reporting.anomalies")}
     assert got == want and len(want) > 0  # the simulator has spike days, so there is something to find
 
