@@ -127,11 +127,10 @@ def openai_usage_source(
         add_organization(pipeline_ctx.pipeline())  # a warehouse loaded before organizations, before it is asked
     state = dlt.current.source_state() if pipeline_ctx.is_active() else {}
     stored, resumes = positions(state), resume_points(state)
+    cat = catalogue.endpoints()
     held: dict[tuple[str, str, str], tuple[int, int]] = {}
     if pipeline_ctx.is_active() and not all(settled(opts, stored, o.name, resumes) for o in organizations):
-        cat = catalogue.endpoints()
         held = held_buckets(pipeline_ctx.pipeline(), sorted({cat[e].table for e in opts.endpoints}))
-    cat = catalogue.endpoints()
     isolate = len(organizations) > 1
     planned: list[tuple[Organization, list[EndpointPlan]]] = []
     for org in organizations:
