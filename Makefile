@@ -65,3 +65,7 @@ sql: install
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) demo .openai_usage
+
+# Engines beyond DuckDB and PostgreSQL, each from its own environment and lock (heavier downloads; not in `make test`).
+# Measured run time in the README's engine table.
+ENGINE_TESTS := OPENAI_USAGE_ENGINE_TESTS=1

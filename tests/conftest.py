@@ -18,6 +18,9 @@ from openai_usage.simulator import Org, Sandbox
 from openai_usage.simulator.server import DEFAULT_ADMIN_KEY
 from openai_usage.summary import RunSummary
 
+# tests/engines/ runs other engines from their own environments (`make test-engines`), never in `make test`.
+collect_ignore = [] if os.environ.get("OPENAI_USAGE_ENGINE_TESTS") else ["engines"]
+
 DAY = 86400
 # A fixed "now": Tuesday 2026-11-24 13:20:34 UTC, so every run sees the same organization.
 NOW = int(dt.datetime(2026, 11, 24, 13, 20, 34, tzinfo=dt.UTC).timestamp())

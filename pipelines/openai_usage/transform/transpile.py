@@ -9,6 +9,7 @@ Engine differences that sqlglot does not cover on its own are kept here, small a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlglot
@@ -41,6 +42,12 @@ def _values_to_unnest(node: exp.Expression) -> exp.Expression:
     return exp.Unnest(expressions=[_structs(node.this.this, names)], alias=exp.TableAlias(this=alias.this.copy()))
 
 
+# Per-dialect tree rewrites, applied in order to every statement before it is rendered (one entry per engine).
+REWRITES: dict[str, tuple[Callable[[exp.Expression], exp.Expression], ...]] = {
+    "bigquery": (_values_to_unnest,),
+}
+
+
 def statements(sql: str, dialect: str) -> list[str]:
     """One file of DuckDB SQL as statements for `dialect`; raises if sqlglot cannot express something."""
     if dialect == SOURCE:
@@ -49,8 +56,8 @@ def statements(sql: str, dialect: str) -> list[str]:
     for tree in sqlglot.parse(sql, read=SOURCE):
         if tree is None:
             continue
-        if dialect == "bigquery":
-            tree = tree.transform(_values_to_unnest)
+        for rewrite in REWRITES.get(dialect, ()):
+            tree = tree.transform(rewrite)
         out.append(tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE))
     return out
 
