@@ -16,6 +16,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
+from ..load.warehouse import DATASET
+
 SOURCE = "duckdb"
 
 
@@ -42,9 +44,214 @@ def _values_to_unnest(node: exp.Expression) -> exp.Expression:
     return exp.Unnest(expressions=[_structs(node.this.this, names)], alias=exp.TableAlias(this=alias.this.copy()))
 
 
+# ClickHouse: dlt keeps every table of a dataset in the one database its credentials name, as <dataset>___<table>.
+CLICKHOUSE_PREFIXED = (DATASET, "staging", "intermediate", "reporting")
+CLICKHOUSE_SEPARATOR = "___"  # dlt's ClickHouse `dataset_table_separator` default
+
+
+def _prefixed_tables(node: exp.Expression) -> exp.Expression:
+    """openai_usage.costs -> openai_usage___costs and staging.stg_costs -> staging___stg_costs, in the current
+    database: dlt's tables as dlt names them, the views beside them (no CREATE DATABASE needed)."""
+    if isinstance(node, exp.Table) and node.db.lower() in CLICKHOUSE_PREFIXED and not node.args.get("catalog"):
+        table = node.copy()
+        table.set("this", exp.to_identifier(f"{node.db.lower()}{CLICKHOUSE_SEPARATOR}{node.name}"))
+        table.set("db", None)
+        return table
+    return node
+
+
+_CH_CATALOG = {"tables": "table_type", "columns": "column_name, ordinal_position, data_type"}
+
+
+def _prefixed_catalog(node: exp.Expression) -> exp.Expression:
+    """information_schema.tables/columns read as elsewhere: table_schema 'openai_usage', table_name 'costs' for
+    the current database's openai_usage___costs (the status and export read paths and the views marker)."""
+    if not (isinstance(node, exp.Table) and node.db.lower() == "information_schema"
+            and node.name.lower() in _CH_CATALOG):
+        return node
+    sep = CLICKHOUSE_SEPARATOR
+    sub = sqlglot.parse_one(
+        f"select splitByString('{sep}', table_name)[1] as table_schema, "
+        f"substring(table_name, position(table_name, '{sep}') + {len(sep)}) as table_name, "
+        f"{_CH_CATALOG[node.name.lower()]} from information_schema.{node.name.lower()} "
+        f"where table_schema = currentDatabase() and position(table_name, '{sep}') > 0", read="clickhouse")
+    return exp.Subquery(this=sub, alias=exp.TableAlias(this=exp.to_identifier(node.alias_or_name)))
+
+
+_MERGE_TREE = sqlglot.parse_one("CREATE TABLE t (c Int64) ENGINE = MergeTree ORDER BY tuple()", read="clickhouse")
+_TIMESTAMP = exp.DataType.build("DateTime64(6, 'UTC')", dialect="clickhouse")  # dlt's type for a timestamp
+
+
+def _merge_tree_tables(node: exp.Expression) -> exp.Expression:
+    """CREATE TABLE on ClickHouse: an engine is required (MergeTree, as dlt's own tables), timestamps are dlt's
+    DateTime64(6, 'UTC'), and a column is Nullable(...) unless NOT NULL (which ClickHouse does not accept)."""
+    if not (isinstance(node, exp.Create) and node.kind == "TABLE" and not node.args.get("properties")):
+        return node
+    node = node.copy()
+    node.set("properties", _MERGE_TREE.args["properties"].copy())
+    for col in node.find_all(exp.ColumnDef):
+        constraints = col.args.get("constraints") or []
+        not_null = [c for c in constraints if isinstance(c.kind, exp.NotNullColumnConstraint)]
+        col.set("constraints", [c for c in constraints if c not in not_null])
+        kind = _TIMESTAMP.copy() if col.kind.is_type(exp.DataType.Type.TIMESTAMPTZ) else col.kind.copy()
+        kind.set("nullable", not not_null)
+        col.set("kind", kind)
+    return node
+
+
+def _clickhouse_functions(node: exp.Expression) -> exp.Expression:
+    """Functions ClickHouse names otherwise: epoch(t) is toUnixTimestamp(t); split_part(s, d, n) is the n-th element
+    of splitByString(d, s), null for a null s (no Array may be Nullable)."""
+    if isinstance(node, exp.TimeToUnix):
+        return exp.Anonymous(this="toUnixTimestamp", expressions=[node.this.copy()])
+    if isinstance(node, exp.SplitPart):
+        text, delimiter, n = node.this, node.args["delimiter"], node.args["part_index"]
+        parts = exp.Anonymous(this="splitByString", expressions=[
+            delimiter.copy(), exp.func("coalesce", text.copy(), exp.Literal.string(""))])
+        return exp.If(this=exp.Is(this=text.copy(), expression=exp.Null()), true=exp.Null(),
+                      false=exp.Anonymous(this="arrayElement", expressions=[parts, n.copy()]))
+    return node
+
+
+def _values_to_array_join(node: exp.Expression) -> exp.Expression:
+    """ClickHouse has no LATERAL: CROSS JOIN LATERAL (VALUES ('a', t.a), ...) AS m(metric, value) becomes
+    ARRAY JOIN ['a', ...] AS metric, [t.a, ...] AS value (m.metric -> metric); a constant table
+    WITH m (metric, label) AS (VALUES ...) becomes a UNION ALL of one-row SELECTs."""
+    if isinstance(node, exp.CTE) and node.alias_column_names and isinstance(node.this, exp.Select):
+        source = node.this.args.get("from_") or node.this.args.get("from")
+        if source is not None and isinstance(source.this, exp.Values):
+            rows = [exp.select(*[exp.alias_(v.copy(), n) for v, n in zip(row.expressions, node.alias_column_names,
+                                                                             strict=True)])
+                    for row in source.this.expressions]
+            union = rows[0]
+            for row in rows[1:]:
+                union = exp.union(union, row, distinct=False)
+            return exp.CTE(this=union, alias=exp.TableAlias(this=node.args["alias"].this.copy()))
+        return node
+    if not isinstance(node, exp.Select):
+        return node
+    lateral = [j for j in node.args.get("joins") or [] if isinstance(j.this, exp.Lateral)
+               and isinstance(j.this.this, exp.Subquery) and isinstance(j.this.this.this, exp.Values)]
+    if not lateral:
+        return node
+    node = node.copy()
+    for join in [j for j in node.args["joins"] if isinstance(j.this, exp.Lateral)]:
+        alias = join.this.args["alias"]
+        names = [c.name for c in alias.columns]
+        rows = [row.expressions for row in join.this.this.this.expressions]
+        arrays = [exp.alias_(exp.Array(expressions=[row[i].copy() for row in rows]), n) for i, n in enumerate(names)]
+        join.replace(exp.Join(this=arrays[0], expressions=arrays[1:], kind="ARRAY"))
+        for col in node.find_all(exp.Column):
+            if col.table == alias.name:
+                col.set("table", None)
+    return node
+
+
+_TIMESTAMPS = (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPNTZ)
+
+
+def _decimals_and_timestamps(node: exp.Expression) -> exp.Expression:
+    """DuckDB's numbers, not ClickHouse's: a decimal literal next to a DECIMAL cast is a DECIMAL (ClickHouse would
+    make the product a Float64); a cast to DECIMAL rounds as DuckDB does (ClickHouse truncates a Float64); a
+    timestamp is dlt's DateTime64(6, 'UTC') (DateTime has whole seconds only)."""
+    if isinstance(node, exp.DataType) and node.this in _TIMESTAMPS:
+        stamp = _TIMESTAMP.copy()
+        stamp.set("nullable", node.args.get("nullable"))
+        return stamp
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.DECIMAL) and len(node.to.expressions) == 2 \
+            and not isinstance(node.this, exp.Literal | exp.Null):
+        rounded = exp.func("round", node.this.copy(), node.to.expressions[1].this.copy())
+        # through text: a Float64 rounded to `scale` decimals is read back as exactly that decimal
+        return exp.Cast(this=exp.Anonymous(this="toString", expressions=[rounded]), to=node.to.copy())
+    if isinstance(node, exp.Mul | exp.Add | exp.Sub):
+        sides = (node.this, node.expression)
+        if any(isinstance(x, exp.Cast) and x.to.is_type(exp.DataType.Type.DECIMAL) for x in sides):
+            for side in sides:
+                if isinstance(side, exp.Literal) and side.is_number and "." in side.this and "e" not in side.this:
+                    decimals = len(side.this.split(".")[1])
+                    side.replace(exp.cast(exp.Literal.string(side.this), f"DECIMAL(18, {decimals})"))
+    return node
+
+
+def _scale(node: exp.Expression) -> int | None:
+    """The scale of a DECIMAL expression seen in the SQL itself (a cast, or a product of casts), else None."""
+    if isinstance(node, exp.Alias | exp.Paren):
+        return _scale(node.this)
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.DECIMAL) and len(node.to.expressions) == 2:
+        return int(node.to.expressions[1].this.name)
+    if isinstance(node, exp.Mul):
+        left, right = _scale(node.this), _scale(node.expression)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def _decimal_text(node: exp.Expression) -> exp.Expression:
+    """A DECIMAL as text keeps its scale's digits, as in DuckDB ('0.500000'; ClickHouse writes '0.5'): a cast to text
+    of a DECIMAL expression, or of a CTE's column that is one, is toDecimalString(x, scale)."""
+    if not isinstance(node, exp.Create | exp.Select) or isinstance(node.parent, exp.Expression):
+        return node
+    node = node.copy()
+    scales = {e.alias: _scale(e) for cte in node.find_all(exp.CTE) for e in cte.this.selects
+              if isinstance(e, exp.Alias) and _scale(e) is not None}
+    for cast in list(node.find_all(exp.Cast)):
+        if cast.to.is_type(*exp.DataType.TEXT_TYPES):
+            scale = scales.get(cast.this.name) if isinstance(cast.this, exp.Column) else _scale(cast.this)
+            if scale is not None:
+                cast.replace(exp.Anonymous(this="toDecimalString",
+                                           expressions=[cast.this.copy(), exp.Literal.number(scale)]))
+    return node
+
+
+def _expand_cte_stars(node: exp.Expression) -> exp.Expression:
+    """In a join ClickHouse names c.x `c.x` when another joined table has an x too: c.* over a CTE of this
+    statement becomes that CTE's columns, each named as itself."""
+    if not isinstance(node, exp.Create | exp.Select) or isinstance(node.parent, exp.Expression):
+        return node
+    node = node.copy()
+    columns = {cte.alias: [e.alias_or_name for e in cte.this.selects] for cte in node.find_all(exp.CTE)}
+    for select in node.find_all(exp.Select):
+        if not select.args.get("joins"):
+            continue
+        sources = {t.alias_or_name: t.name for t in select.find_all(exp.Table) if t.parent_select is select}
+        projections = []
+        for e in select.expressions:
+            names = columns.get(sources.get(e.table, "")) if isinstance(e, exp.Column) and e.is_star else None
+            if names and "*" not in names:
+                projections += [exp.alias_(exp.column(n, e.table), n) for n in names]
+            else:
+                projections.append(e)
+        select.set("expressions", projections)
+    return node
+
+
+_SQL_SEMANTICS = sqlglot.parse_one("select 1 settings join_use_nulls = 1, prefer_column_name_to_alias = 1",
+                                   read="clickhouse").args["settings"]
+
+
+def _standard_semantics(node: exp.Expression) -> exp.Expression:
+    """Every SELECT (in a view, the settings travel with its stored query) as SQL means it: an outer join's missing
+    side is NULL, not a default value (join_use_nulls); a column name means the column, not a same-named alias of
+    this SELECT (prefer_column_name_to_alias), except in ORDER BY; and a qualified column u.x is named x, not `u.x`."""
+    if not isinstance(node, exp.Select):
+        return node
+    node.set("expressions", [exp.alias_(e, e.name) if isinstance(e, exp.Column) and e.table
+                             and not isinstance(e.this, exp.Star) else e for e in node.expressions])
+    aliased = {e.alias: e.this for e in node.expressions if isinstance(e, exp.Alias)}
+    for ordered in node.args["order"].expressions if node.args.get("order") else []:
+        # ORDER BY a name means the output column (an alias) first, as in SQL, though names elsewhere are columns
+        if isinstance(ordered.this, exp.Column) and not ordered.this.table and ordered.this.name in aliased:
+            ordered.set("this", aliased[ordered.this.name].copy())
+    if not node.args.get("settings"):
+        node.set("settings", [s.copy() for s in _SQL_SEMANTICS])
+    return node
+
+
 # Per-dialect tree rewrites, applied in order to every statement before it is rendered (one entry per engine).
 REWRITES: dict[str, tuple[Callable[[exp.Expression], exp.Expression], ...]] = {
     "bigquery": (_values_to_unnest,),
+    "clickhouse": (_prefixed_catalog, _prefixed_tables, _merge_tree_tables, _clickhouse_functions,
+                   _values_to_array_join, _decimals_and_timestamps, _decimal_text, _expand_cte_stars,
+                   _standard_semantics),
 }
 
 

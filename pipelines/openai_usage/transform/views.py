@@ -13,11 +13,13 @@ from .. import catalogue
 from ..catalogue import PACKAGE_DIR
 from ..errors import ConfigError
 from ..load.warehouse import DATASET, Sql, Warehouse
-from .transpile import replace_fallback, statements
+from .transpile import query, replace_fallback, statements
 
 SQL_DIR = PACKAGE_DIR / "sql"
 LAYERS = ("staging", "intermediate", "reporting")
 TRANSACTIONAL_DDL = {"duckdb", "postgres"}
+# No schemas: dlt's ClickHouse tables are <dataset>___<table> in one database, the views beside them (transpile).
+SCHEMALESS = {"clickhouse"}
 
 _DUCK_TYPES = {"bigint": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN", "text": "VARCHAR",
                "timestamp": "TIMESTAMP WITH TIME ZONE"}
@@ -27,10 +29,10 @@ def sql_files() -> list[Path]:
     return [f for layer in LAYERS for f in sorted((SQL_DIR / layer).glob("*.sql"))]
 
 
-def _applied_version(sql: Sql) -> str | None:
-    exists = sql.rows("select count(*) from information_schema.tables where lower(table_schema) = 'staging' "
-                      "and lower(table_name) = '_views_version'")[0][0]
-    return sql.rows("select version from staging._views_version")[0][0] if exists else None
+def _applied_version(sql: Sql, dialect: str) -> str | None:
+    exists = query(sql, "select count(*) from information_schema.tables where lower(table_schema) = 'staging' "
+                        "and lower(table_name) = '_views_version'", dialect)[0][0]
+    return query(sql, "select version from staging._views_version", dialect)[0][0] if exists else None
 
 
 def _contract_ddl() -> list[str]:
@@ -69,12 +71,12 @@ def apply_views(target: Path | str | Warehouse, force: bool = False) -> list[str
     plan = _plan(dialect)
     version = _version(plan, dialect)
     with wh.connect() as sql:
-        if not force and _applied_version(sql) == version:
+        if not force and _applied_version(sql, dialect) == version:
             return []
         # All or nothing where the engine has transactional DDL: readers never see a view missing or half the
         # views new, and a failure leaves the previous views in place.
         with sql.transaction() if dialect in TRANSACTIONAL_DDL else contextlib.nullcontext():
-            for schema in (DATASET, *LAYERS):
+            for schema in (DATASET, *LAYERS) if dialect not in SCHEMALESS else ():
                 sql.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             applied = []
             for view_file, stmts in plan:
@@ -92,7 +94,7 @@ def require_views(wh: Warehouse) -> None:
     """For read paths, which never write: the views must be there and match this version of the SQL."""
     plan = _plan(wh.dialect)
     with wh.connect(read_only=True) as sql:
-        applied = _applied_version(sql)
+        applied = _applied_version(sql, wh.dialect)
     if applied is None:
         raise ConfigError(f"{wh.label} has no views yet: `openai-usage load` applies them (or `openai-usage views`)")
     if applied != _version(plan, wh.dialect):
