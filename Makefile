@@ -64,8 +64,21 @@ sql: install
 	$(BIN)/python -m openai_usage.transform.sqlgen
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) demo .openai_usage
+	rm -rf $(VENV) $(BENCH_VENV) .venv-clickhouse demo .openai_usage
 
 # Engines beyond DuckDB and PostgreSQL, each from its own environment and lock (heavier downloads; not in `make test`).
 # Measured run time in the README's engine table.
 ENGINE_TESTS := OPENAI_USAGE_ENGINE_TESTS=1
+
+# ClickHouse: chdb (ClickHouse 26.9 in-process, ~500 MB) in its own environment; no ClickHouse server modern enough for
+# dlt installs here (Debian's is 18.16), so the views, report and status run on chdb over dlt's own ClickHouse tables.
+CLICKHOUSE_VENV := .venv-clickhouse
+$(CLICKHOUSE_VENV)/.installed-stamp: pyproject.toml tests/engines/clickhouse.lock
+	$(PY) -m venv $(CLICKHOUSE_VENV)
+	$(CLICKHOUSE_VENV)/bin/pip install --quiet --disable-pip-version-check -c tests/engines/clickhouse.lock \
+	  -e ".[dev]" chdb clickhouse-driver clickhouse-connect
+	touch $@
+
+.PHONY: engine-clickhouse
+engine-clickhouse: install $(CLICKHOUSE_VENV)/.installed-stamp
+	$(ENGINE_TESTS) $(CLICKHOUSE_VENV)/bin/python -m pytest -q tests/engines/test_clickhouse.py

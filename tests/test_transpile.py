@@ -49,3 +49,15 @@ def test_destination_dialects_come_from_dlt_configuration(monkeypatch: pytest.Mo
     assert Warehouse("finance").dialect == "snowflake"
     assert Warehouse("bigquery").dialect == "bigquery"
     assert Warehouse().dialect == "duckdb"
+
+
+def test_clickhouse_names_dlt_tables_in_one_database() -> None:
+    """dlt's ClickHouse destination names tables `<dataset>___<table>` in the credentials' database: so do the views."""
+    stmts = [s for text in [*_contract_ddl(), *(f.read_text() for f in sql_files())]
+             for s in statements(text, "clickhouse")]
+    tables = {t.sql("clickhouse") for s in stmts for t in sqlglot.parse_one(s, read="clickhouse").find_all(exp.Table)}
+    assert {"openai_usage___costs", "staging___stg_costs", "reporting___daily_costs"} <= tables
+    assert not [t for t in tables if "." in t]  # no schema anywhere: one database, no CREATE DATABASE needed
+    assert not any(";" in s for s in stmts)  # dlt's ClickHouse client splits at every ';'
+    marker = statements("select version from staging._views_version", "clickhouse")[0]
+    assert "FROM staging____views_version" in marker

@@ -5,6 +5,9 @@ Engine differences that sqlglot does not cover on its own are kept here, small a
   old view is dropped first (`replace_fallback`), inside the transaction that applies all views.
 - BigQuery has no VALUES with named columns: the unpivot (LATERAL VALUES) and the constant tables (a CTE of VALUES)
   become UNNEST of an array of STRUCTs.
+- ClickHouse: dlt keeps a dataset's tables in one database as `openai_usage___<table>`, so `schema.name` becomes
+  `schema___name` there (views too; information_schema reads back as schema and name), no LATERAL (ARRAY JOIN) or
+  VALUES tables (UNION ALL), SQL's NULLs, names and DuckDB's decimals and text (settings and casts, see below).
 """
 
 from __future__ import annotations
@@ -246,6 +249,9 @@ def _standard_semantics(node: exp.Expression) -> exp.Expression:
     return node
 
 
+# dlt's ClickHouse client splits what it runs at every ';', even one inside a comment: the views go without comments.
+NO_COMMENTS = {"clickhouse"}
+
 # Per-dialect tree rewrites, applied in order to every statement before it is rendered (one entry per engine).
 REWRITES: dict[str, tuple[Callable[[exp.Expression], exp.Expression], ...]] = {
     "bigquery": (_values_to_unnest,),
@@ -265,7 +271,7 @@ def statements(sql: str, dialect: str) -> list[str]:
             continue
         for rewrite in REWRITES.get(dialect, ()):
             tree = tree.transform(rewrite)
-        out.append(tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE))
+        out.append(tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE, comments=dialect not in NO_COMMENTS))
     return out
 
 
