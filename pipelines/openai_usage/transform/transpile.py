@@ -7,6 +7,9 @@ Engine differences that sqlglot does not cover on its own are kept here, small a
   become UNNEST of an array of STRUCTs. DuckDB's `epoch(t)` becomes UNIX_MICROS(t) / 1000000 (sqlglot writes
   TIME_TO_UNIX, which BigQuery lacks), and day arithmetic on DATEs (`date + n`, `date - n`, `date - date`), found by
   sqlglot's type annotation against the contract tables and the views before, becomes DATE_ADD / DATE_SUB / DATE_DIFF.
+- Snowflake: the same day arithmetic becomes DATEADD / DATEDIFF (Snowflake accepts date + n too, its emulator
+  fakesnow does not), and the LATERAL VALUES unpivot a LATERAL UNION ALL; names stay unquoted, so they fold to upper
+  case as dlt's do.
 """
 
 from __future__ import annotations
@@ -43,6 +46,23 @@ def _values_to_unnest(node: exp.Expression) -> exp.Expression:
     alias = node.args.get("alias")
     names = [c.name for c in alias.columns] if alias else []
     return exp.Unnest(expressions=[_structs(node.this.this, names)], alias=exp.TableAlias(this=alias.this.copy()))
+
+
+def _lateral_values_to_union(node: exp.Expression) -> exp.Expression:
+    """LATERAL (VALUES ('a', t.a), ...) AS m(metric, value) -> LATERAL (SELECT 'a' AS metric, t.a AS value UNION ALL
+    ...) AS m: the correlated VALUES list is not run by Snowflake's emulator (fakesnow); a UNION ALL keeps the nulls
+    an UNPIVOT would drop."""
+    if not (isinstance(node, exp.Lateral) and isinstance(node.this, exp.Subquery)
+            and isinstance(node.this.this, exp.Values) and node.args.get("alias") is not None):
+        return node
+    alias = node.args["alias"]
+    names = [c.name for c in alias.columns]
+    selects = [exp.select(*(exp.alias_(v.copy(), n) for v, n in zip(row.expressions, names, strict=True)))
+               for row in node.this.this.expressions]
+    union = selects[0]
+    for select in selects[1:]:
+        union = exp.union(union, select, distinct=False)
+    return exp.Lateral(this=exp.Subquery(this=union), alias=exp.TableAlias(this=alias.this.copy()))
 
 
 def _epoch_to_unix_micros(node: exp.Expression) -> exp.Expression:
@@ -128,6 +148,8 @@ def _day_arithmetic(node: exp.Expression) -> exp.Expression:
 # Per-dialect tree rewrites, applied in order to every statement before it is rendered (one entry per engine).
 REWRITES: dict[str, tuple[Callable[[exp.Expression], exp.Expression], ...]] = {
     "bigquery": (_day_arithmetic, _values_to_unnest, _epoch_to_unix_micros),
+    # Snowflake has date + n, but as DATEADD / DATEDIFF the day arithmetic also runs on its emulator (fakesnow)
+    "snowflake": (_day_arithmetic, _lateral_values_to_union),
 }
 
 

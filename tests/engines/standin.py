@@ -1,0 +1,143 @@
+"""Runs in a stand-in's own environment (.venv-snowflake: fakesnow; .venv-bigquery: bqemulator), never imports the
+project: it creates the tables a job file describes (from the DuckDB warehouse, typed as dlt types them on that
+engine), loads their rows from Parquet, executes the view statements exactly as the project's transpiler wrote them,
+and writes every query's rows to JSON.  usage: standin.py snowflake|bigquery JOB.json OUT.json
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+# DuckDB's column type -> the type dlt's destination gives the same dlt data type on that engine
+SNOWFLAKE = {"VARCHAR": "VARCHAR", "BIGINT": "NUMBER(19,0)", "INTEGER": "NUMBER(19,0)", "DOUBLE": "FLOAT",
+             "BOOLEAN": "BOOLEAN", "TIMESTAMP WITH TIME ZONE": "TIMESTAMP_TZ", "DATE": "DATE", "JSON": "VARIANT"}
+BIGQUERY = {"VARCHAR": "STRING", "BIGINT": "INT64", "INTEGER": "INT64", "DOUBLE": "FLOAT64", "BOOLEAN": "BOOL",
+            "TIMESTAMP WITH TIME ZONE": "TIMESTAMP", "DATE": "DATE", "JSON": "JSON"}
+
+
+def column_type(duck: str, engine: str) -> str:
+    if m := re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", duck):
+        return f"NUMBER({m[1]},{m[2]})" if engine == "snowflake" else f"NUMERIC({m[1]}, {m[2]})"
+    return (SNOWFLAKE if engine == "snowflake" else BIGQUERY)[duck]
+
+
+def plain(v):
+    """A value as JSON can carry it, tagged where JSON would lose the type."""
+    if isinstance(v, decimal.Decimal):
+        return {"decimal": str(v)}
+    if isinstance(v, dt.datetime):
+        return {"datetime": (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).isoformat()}
+    if isinstance(v, dt.date):
+        return {"date": v.isoformat()}
+    if isinstance(v, (dict, list)):
+        return {"json": json.dumps(v, sort_keys=True)}
+    return v
+
+
+def snowflake(job: dict) -> dict:
+    import fakesnow
+    import snowflake.connector
+
+    out: dict = {}
+    with fakesnow.patch():
+        conn = snowflake.connector.connect(database="OPENAI", schema="PUBLIC")
+        cur = conn.cursor()
+        for schema in job["schemas"]:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        for t in job["tables"]:
+            cols = ", ".join(f"{c} {column_type(ty, 'snowflake')}" for c, ty in t["columns"])
+            cur.execute(f"CREATE TABLE {t['schema']}.{t['name']} ({cols})")
+            # the rows go straight into the DuckDB underneath (row-by-row INSERTs through fakesnow take minutes):
+            # data, not SQL under test
+            rows = pq.read_table(t["parquet"])  # noqa: F841 (read by DuckDB's replacement scan)
+            conn._duck_conn.execute(f"INSERT INTO OPENAI.{t['schema']}.{t['name']} SELECT * FROM rows")
+        for stmt in job["statements"]:
+            cur.execute(stmt)
+        for name, q in job["queries"].items():
+            cur.execute(q)
+            out[name] = [[plain(v) for v in r] for r in cur.fetchall()]
+        out["_engine"] = f"fakesnow {fakesnow.__version__ if hasattr(fakesnow, '__version__') else ''}".strip()
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bigquery(job: dict) -> dict:
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery as bq
+
+    rest, grpc = _free_port(), _free_port()
+    exe = Path(sys.executable).parent / "bqemulator"
+    server = subprocess.Popen([str(exe), "start", "--rest-port", str(rest), "--grpc-port", str(grpc), "--project",
+                               "standin", "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):  # up to 60 s for the server to listen
+            try:
+                socket.create_connection(("127.0.0.1", rest), timeout=0.2).close()
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError(f"bqemulator exited: {server.stderr.read().decode()[-2000:]}") from None
+                time.sleep(0.2)
+        client = bq.Client(project="standin", credentials=AnonymousCredentials(),
+                           client_options=ClientOptions(api_endpoint=f"http://127.0.0.1:{rest}"))
+        for schema in job["schemas"]:
+            client.create_dataset(schema, exists_ok=True)
+        for t in job["tables"]:
+            cols = ", ".join(f"{c} {column_type(ty, 'bigquery')}" for c, ty in t["columns"])
+            client.query(f"CREATE TABLE {t['schema']}.{t['name']} ({cols})").result()
+            rows = pq.read_table(t["parquet"]).to_pylist()
+            for i in range(0, len(rows), 5000):
+                errors = client.insert_rows_json(f"standin.{t['schema']}.{t['name']}",
+                                                 [{k: _json_value(v) for k, v in r.items()} for r in rows[i:i + 5000]])
+                if errors:
+                    raise RuntimeError(f"{t['name']}: {errors[:3]}")
+        for stmt in job["statements"]:
+            client.query(stmt).result()
+        out: dict = {}
+        for name, q in job["queries"].items():
+            out[name] = [[plain(v) for v in r.values()] for r in client.query(q).result()]
+        out["_engine"] = "bqemulator"
+        return out
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _json_value(v):
+    if isinstance(v, dt.datetime):
+        return v.astimezone(dt.UTC).isoformat()
+    if isinstance(v, (dt.date, decimal.Decimal)):
+        return str(v)
+    return v
+
+
+def main() -> None:
+    engine, job_file, out_file = sys.argv[1:4]
+    os.environ.setdefault("TZ", "UTC")
+    job = json.loads(Path(job_file).read_text())
+    out = snowflake(job) if engine == "snowflake" else bigquery(job)
+    Path(out_file).write_text(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
