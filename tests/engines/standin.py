@@ -83,9 +83,9 @@ def bigquery(job: dict) -> dict:
     from google.cloud import bigquery as bq
 
     rest, grpc = _free_port(), _free_port()
-    exe = Path(sys.executable).parent / "bqemulator"
-    server = subprocess.Popen([str(exe), "start", "--rest-port", str(rest), "--grpc-port", str(grpc), "--project",
-                               "standin", "--log-level", "error"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen([sys.executable, __file__, "bqemulator", "start", "--rest-port", str(rest), "--grpc-port",
+                               str(grpc), "--project", "standin", "--log-level", "error"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for _ in range(300):  # up to 60 s for the server to listen
             try:
@@ -131,7 +131,20 @@ def _json_value(v):
     return v
 
 
+def serve_bigquery() -> None:
+    """bqemulator's own server, without DuckDB's spatial extension: it INSTALLs it at start from DuckDB's extension
+    site, which no registry mirrors for DuckDB 2 (the views use no GEOGRAPHY, the one thing it backs)."""
+    from bqemulator.cli import main as emulator
+    from bqemulator.storage.engine import DuckDBEngine
+
+    DuckDBEngine._load_spatial = lambda self: None
+    sys.argv = ["bqemulator", *sys.argv[2:]]
+    sys.exit(emulator())
+
+
 def main() -> None:
+    if sys.argv[1] == "bqemulator":
+        serve_bigquery()
     engine, job_file, out_file = sys.argv[1:4]
     os.environ.setdefault("TZ", "UTC")
     job = json.loads(Path(job_file).read_text())

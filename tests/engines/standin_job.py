@@ -58,7 +58,8 @@ def job(wh: Warehouse, dialect: str, folder: Path) -> dict[str, Any]:
         con.close()
     views = [stmt for view_file, stmts in _plan(dialect) if view_file for stmt in stmts]
     queries = {v: statements(f"select * from {v}", dialect)[0] for v in _views()}
-    return {"schemas": [DATASET, *LAYERS], "tables": tables, "statements": views, "queries": queries}
+    return {"schemas": [DATASET, *LAYERS], "tables": tables, "statements": views, "queries": queries,
+            "folder": str(folder)}
 
 
 def run(engine: str, dialect: str, wh: Warehouse, folder: Path) -> dict[str, Any]:
