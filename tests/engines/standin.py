@@ -28,7 +28,11 @@ BIGQUERY = {"VARCHAR": "STRING", "BIGINT": "INT64", "INTEGER": "INT64", "DOUBLE"
 
 def column_type(duck: str, engine: str) -> str:
     if m := re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", duck):
-        return f"NUMBER({m[1]},{m[2]})" if engine == "snowflake" else f"NUMERIC({m[1]}, {m[2]})"
+        if engine == "snowflake":
+            return f"NUMBER({m[1]},{m[2]})"
+        # as dlt's BigQuery type mapper: NUMERIC holds scale 9 and 29 digits before the point, BIGNUMERIC more
+        fits = int(m[2]) <= 9 and int(m[1]) - int(m[2]) <= 29
+        return f"{'NUMERIC' if fits else 'BIGNUMERIC'}({m[1]}, {m[2]})"
     return (SNOWFLAKE if engine == "snowflake" else BIGQUERY)[duck]
 
 
@@ -83,9 +87,10 @@ def bigquery(job: dict) -> dict:
     from google.cloud import bigquery as bq
 
     rest, grpc = _free_port(), _free_port()
+    log = open(Path(job["folder"]) / "bqemulator.log", "wb")  # noqa: SIM115 (a file, not a pipe, which could stall it)
     server = subprocess.Popen([sys.executable, __file__, "bqemulator", "start", "--rest-port", str(rest), "--grpc-port",
                                str(grpc), "--project", "standin", "--log-level", "error"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=log)
     try:
         for _ in range(300):  # up to 60 s for the server to listen
             try:
@@ -93,7 +98,7 @@ def bigquery(job: dict) -> dict:
                 break
             except OSError:
                 if server.poll() is not None:
-                    raise RuntimeError(f"bqemulator exited: {server.stderr.read().decode()[-2000:]}") from None
+                    raise RuntimeError(f"bqemulator exited: see {log.name}") from None
                 time.sleep(0.2)
         client = bq.Client(project="standin", credentials=AnonymousCredentials(),
                            client_options=ClientOptions(api_endpoint=f"http://127.0.0.1:{rest}"))
@@ -101,18 +106,21 @@ def bigquery(job: dict) -> dict:
             client.create_dataset(schema, exists_ok=True)
         for t in job["tables"]:
             cols = ", ".join(f"{c} {column_type(ty, 'bigquery')}" for c, ty in t["columns"])
-            client.query(f"CREATE TABLE {t['schema']}.{t['name']} ({cols})").result()
+            client.query(f"CREATE TABLE {t['schema']}.{t['name']} ({cols})").result(timeout=120)
             rows = pq.read_table(t["parquet"]).to_pylist()
+            print(f"loading {t['name']}: {len(rows)} rows", file=sys.stderr, flush=True)
             for i in range(0, len(rows), 5000):
                 errors = client.insert_rows_json(f"standin.{t['schema']}.{t['name']}",
-                                                 [{k: _json_value(v) for k, v in r.items()} for r in rows[i:i + 5000]])
+                                                 [{k: _json_value(v) for k, v in r.items()} for r in rows[i:i + 5000]],
+                                                 timeout=120, retry=None)
                 if errors:
                     raise RuntimeError(f"{t['name']}: {errors[:3]}")
         for stmt in job["statements"]:
-            client.query(stmt).result()
+            print(f"view: {stmt[:100]}", file=sys.stderr, flush=True)
+            client.query(stmt).result(timeout=120)
         out: dict = {}
         for name, q in job["queries"].items():
-            out[name] = [[plain(v) for v in r.values()] for r in client.query(q).result()]
+            out[name] = [[plain(v) for v in r.values()] for r in client.query(q).result(timeout=300)]
         out["_engine"] = "bqemulator"
         return out
     finally:
@@ -126,7 +134,9 @@ def bigquery(job: dict) -> dict:
 def _json_value(v):
     if isinstance(v, dt.datetime):
         return v.astimezone(dt.UTC).isoformat()
-    if isinstance(v, (dt.date, decimal.Decimal)):
+    if isinstance(v, decimal.Decimal):
+        return format(v, "f")  # never an exponent
+    if isinstance(v, dt.date):
         return str(v)
     return v
 
