@@ -14,7 +14,7 @@ from ..catalogue import DEFAULT_ORGANIZATION, ORGANIZATION
 from ..errors import OpenAIUsageError, StaleData
 from ..load.warehouse import DATASET, Warehouse
 from ..timeutil import human
-from ..transform.transpile import query
+from ..transform.transpile import information_schema, query
 from .data import choose
 
 
@@ -60,10 +60,12 @@ def read(target: Path | Warehouse, orgs: list[str] | tuple[str, ...] | None = No
     try:
         with wh.connect(read_only=True) as sql:
             # plain SQL every engine has (no FILTER, no ordered string_agg); names compared folded (Snowflake)
-            existing = {str(r[0]).lower() for r in q(sql, "select table_name from information_schema.tables "
+            # (BigQuery lists them per dataset only: information_schema names where)
+            tables, columns = (information_schema(v, DATASET, dialect) for v in ("tables", "columns"))
+            existing = {str(r[0]).lower() for r in q(sql, f"select table_name from {tables} "
                                                           f"where lower(table_schema) = '{DATASET}'")}
             # A table written before organizations existed has no such column: its rows are the default's.
-            with_org = {str(r[0]).lower() for r in q(sql, "select table_name from information_schema.columns "
+            with_org = {str(r[0]).lower() for r in q(sql, f"select table_name from {columns} "
                                                           f"where lower(table_schema) = '{DATASET}' "
                                                           f"and lower(column_name) = '{ORGANIZATION}'")}
             directory = list(dict.fromkeys(dl.table for dl in catalogue.directory_lists().values()))
