@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import chdb.session as chdb_session  # make engine-clickhouse installs chdb in its own environment
 import duckdb
 import pytest
 
@@ -33,8 +34,6 @@ from openai_usage.transform.views import apply_views
 
 from ..conftest import DAY, NOW, load, midnight
 from ..test_postgres import ACME_KEY, _norm, _norm_report, _views
-
-chdb_session = pytest.importorskip("chdb.session", reason="make engine-clickhouse installs chdb")
 
 DATABASE = "warehouse"  # the database dlt's credentials would name; everything lives in it
 
