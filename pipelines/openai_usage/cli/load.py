@@ -155,7 +155,11 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
         with Progress(err.is_terminal and not verbose) as progress:
             summary = run_load(req, progress)
         print_summary(summary)
-        apply_views(req.warehouse)
+        if req.warehouse.lake:  # Delta tables in a bucket: the engine that reads them creates the views
+            err.print(f"Delta tables written to {req.warehouse.label}, dataset 'openai_usage'; create the views on "
+                      "your engine with `openai-usage views --dialect spark` (or another sqlglot dialect)")
+        else:
+            apply_views(req.warehouse)
         if summary.failed:
             raise OpenAIUsageError("; ".join(f"organization {name!r} failed: {why}"
                                              for name, why in sorted(summary.failed.items())))
@@ -166,12 +170,19 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
 @main.command()
 @db_option
 @destination_option
-def views(db: Path, destination: str) -> None:
+@click.option("--dialect", metavar="DIALECT", help="Print the views as SQL of this sqlglot dialect (spark, trino, "
+              "databricks, ...) instead of applying them, e.g. for Delta tables loaded to a filesystem destination.")
+def views(db: Path, destination: str, dialect: str | None) -> None:
     """Create or update the SQL views (staging, intermediate, reporting); `load` does this after every run."""
 
     def go() -> None:
         from ..load.warehouse import Warehouse
-        from ..transform.views import apply_views
+        from ..transform.views import apply_views, script
+
+        if dialect:
+            for stmt in script(dialect):
+                out.print(stmt + ";", markup=False, highlight=False, soft_wrap=True)
+            return
 
         wh = Warehouse(destination, db)
         wh.require()
@@ -210,7 +221,11 @@ def demo(db: Path, days: int, seed: int) -> None:
             with Progress(err.is_terminal) as progress:
                 summary = run_load(req, progress)
         print_summary(summary)
-        apply_views(req.warehouse)
+        if req.warehouse.lake:  # Delta tables in a bucket: the engine that reads them creates the views
+            err.print(f"Delta tables written to {req.warehouse.label}, dataset 'openai_usage'; create the views on "
+                      "your engine with `openai-usage views --dialect spark` (or another sqlglot dialect)")
+        else:
+            apply_views(req.warehouse)
         data = report_data.read(db)
         out.print()
         report_terminal.render(data, out)
