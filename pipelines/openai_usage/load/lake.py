@@ -99,11 +99,27 @@ def reader(pipeline: Any) -> Iterator[LakeClient]:
     try:
         con.execute(f"create schema {DATASET}")
         for name, table in delta_tables(pipeline).items():
-            con.register(f"_delta_{name}", table.to_pyarrow_dataset())
-            con.execute(f"create view {DATASET}.{name} as select * from _delta_{name}")
+            _scan(con, f"{DATASET}.{name}", table)
         yield LakeClient(con)
     finally:
         con.close()
+
+
+def _scan(con: Any, view: str, table: Any) -> None:
+    """A DuckDB view of exactly the Parquet files of the table's current version. Local files are read by DuckDB
+    itself (delta-rs rewrites some files with Arrow's string views, on which Arrow's own scanner then refuses DuckDB's
+    filters); a remote bucket's table is read whole by delta-rs, with the bucket's credentials as dlt passes them."""
+    uris = [u.removeprefix("file://") for u in table.file_uris()]
+    if uris and all(u.startswith("/") for u in uris):
+        files = ", ".join(_quote(u) for u in uris)
+        con.execute(f"create view {view} as select * from read_parquet([{files}], union_by_name = true)")
+        return
+    import pyarrow as pa
+
+    arrow = table.to_pyarrow_table()
+    plain = pa.schema([f.with_type(pa.string()) if pa.types.is_string_view(f.type) else f for f in arrow.schema])
+    con.register(f"_arrow_{abs(hash(view))}", arrow.cast(plain))
+    con.execute(f"create view {view} as select * from _arrow_{abs(hash(view))}")
 
 
 def sql_client(pipeline: Any) -> Any:
@@ -131,7 +147,7 @@ def replace_buckets(pipeline: Any, tables: list[str]) -> dict[str, int]:
             continue
         con = duckdb.connect()
         try:
-            con.register("t", table.to_pyarrow_dataset())
+            _scan(con, "t", table)
             stale = con.execute(
                 f"select {ORGANIZATION}, bucket_width, {LOAD_ID}, "
                 "list(distinct strftime(start_time at time zone 'UTC', '%Y-%m-%dT%H:%M:%SZ') order by 1) from ("
