@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: install demo test lint fmt bench clean browser postgres sql soak
+.PHONY: install demo test lint fmt bench clean browser postgres sql soak engine-spark
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -69,3 +69,11 @@ clean:
 # Engines beyond DuckDB and PostgreSQL, each from its own environment and lock (heavier downloads; not in `make test`).
 # Measured run time in the README's engine table.
 ENGINE_TESTS := OPENAI_USAGE_ENGINE_TESTS=1
+
+# Spark over Delta tables: dlt's filesystem destination writes them, a local Spark (pyspark from PyPI, a JDK from
+# Debian) runs every view, transpiled to Spark SQL. Into the project's environment: neither package pulls in pandas.
+engine-spark: install
+	@command -v java >/dev/null 2>&1 || { echo "installing Debian's JDK 17 for Spark"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev,lake,spark]"
+	$(ENGINE_TESTS) $(BIN)/python -m pytest -q tests/engines/test_spark.py

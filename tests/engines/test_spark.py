@@ -238,3 +238,37 @@ def test_every_view_in_spark_sql_returns_duckdbs_rows(loaded, spark) -> None:
         assert want.total() > 0, view
         assert got == want, f"{view}: Spark only {list((got - want).items())[:2]}, DuckDB only " \
                             f"{list((want - got).items())[:2]}"
+
+
+def test_cli_loads_a_lake_and_prints_the_views_for_spark(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from ..conftest import ADMIN
+
+    env = {**os.environ, "OPENAI_ADMIN_KEY": ADMIN, "OPENAI_USAGE_NOW": str(NOW),
+           "OPENAI_USAGE_WORKDIR": str(tmp_path / "work"), "DESTINATION__SHOP__DESTINATION_TYPE": "filesystem",
+           "DESTINATION__SHOP__BUCKET_URL": str(tmp_path / "bucket")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "openai_usage.cli", *args], capture_output=True, text=True,
+                              env=env, timeout=300, cwd=tmp_path)
+
+    with Sandbox(Org(seed=5, days=10, now=NOW)) as sb:
+        for _ in range(2):
+            run = cli("load", "--destination", "shop", "--base-url", sb.url, "--endpoints", "costs", "--no-directory",
+                      "--start", dt.date.fromtimestamp(NOW - 3 * DAY).isoformat())
+            assert run.returncode == 0, run.stderr
+    assert "views --dialect spark" in run.stderr and str(tmp_path / "bucket") in run.stderr
+    assert ADMIN not in run.stdout + run.stderr
+    from deltalake import DeltaTable
+
+    costs = DeltaTable(str(tmp_path / "bucket" / DATASET / "costs")).to_pyarrow_table()
+    keys = Counter(tuple(r.values()) for r in costs.select(
+        ["organization", "start_time", "bucket_width", "project_id", "line_item", "api_key_id"]).to_pylist())
+    assert costs.num_rows > 0 and max(keys.values()) == 1  # the second run replaced its buckets
+    refused = cli("views", "--destination", "shop")
+    assert refused.returncode == 2 and "--dialect spark" in refused.stderr, refused.stderr
+    printed = cli("views", "--dialect", "spark")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == "".join(f"{stmt};\n" for stmt in script("spark"))
