@@ -246,7 +246,8 @@ def test_cli_loads_a_lake_and_prints_the_views_for_spark(tmp_path: Path) -> None
 
     from ..conftest import ADMIN
 
-    env = {**os.environ, "OPENAI_ADMIN_KEY": ADMIN, "OPENAI_USAGE_NOW": str(NOW),
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SOURCES__OPENAI_USAGE__ORGANIZATIONS")},
+           "OPENAI_ADMIN_KEY": ADMIN, "OPENAI_USAGE_NOW": str(NOW),
            "OPENAI_USAGE_WORKDIR": str(tmp_path / "work"), "DESTINATION__SHOP__DESTINATION_TYPE": "filesystem",
            "DESTINATION__SHOP__BUCKET_URL": str(tmp_path / "bucket")}
 

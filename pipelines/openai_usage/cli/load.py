@@ -156,8 +156,11 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
             summary = run_load(req, progress)
         print_summary(summary)
         if req.warehouse.lake:  # Delta tables in a bucket: the engine that reads them creates the views
-            err.print(f"Delta tables written to {req.warehouse.label}, dataset 'openai_usage'; create the views on "
-                      "your engine with `openai-usage views --dialect spark` (or another sqlglot dialect)")
+            import dlt
+
+            where = dlt.config.get(f"destination.{destination}.bucket_url") or req.warehouse.label
+            err.print(f"Delta tables written to {where}/openai_usage; create the views on your engine with "
+                      "`openai-usage views --dialect spark` (or another sqlglot dialect)", soft_wrap=True)
         else:
             apply_views(req.warehouse)
         if summary.failed:
@@ -224,11 +227,7 @@ def demo(db: Path, days: int, seed: int) -> None:
             with Progress(err.is_terminal) as progress:
                 summary = run_load(req, progress)
         print_summary(summary)
-        if req.warehouse.lake:  # Delta tables in a bucket: the engine that reads them creates the views
-            err.print(f"Delta tables written to {req.warehouse.label}, dataset 'openai_usage'; create the views on "
-                      "your engine with `openai-usage views --dialect spark` (or another sqlglot dialect)")
-        else:
-            apply_views(req.warehouse)
+        apply_views(req.warehouse)
         data = report_data.read(db)
         out.print()
         report_terminal.render(data, out)
