@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: install demo test lint fmt bench clean browser postgres sql soak
+.PHONY: install demo test lint fmt bench clean browser postgres sql soak engine-spark
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -104,3 +104,20 @@ engine-snowflake: install .venv-snowflake/.installed-stamp
 
 engine-bigquery: install .venv-bigquery/.installed-stamp
 	$(ENGINE_TESTS) $(BIN)/python -m pytest -q tests/engines/test_bigquery.py
+
+# Spark over Delta tables: dlt's filesystem destination writes them, a local Spark (pyspark from PyPI, a JDK from
+# Debian, installed here when missing) runs every view, transpiled to Spark SQL.
+SPARK_VENV := .venv-spark
+$(SPARK_VENV)/.installed-stamp: pyproject.toml requirements.lock
+	@command -v java >/dev/null 2>&1 || { echo "installing Debian's JDK 17 for Spark"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	$(PY) -m venv $(SPARK_VENV)
+	$(SPARK_VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev,lake,spark]"
+	touch $@
+
+.PHONY: engine-spark test-engines
+engine-spark: install $(SPARK_VENV)/.installed-stamp
+	$(ENGINE_TESTS) $(SPARK_VENV)/bin/python -m pytest -q tests/engines/test_spark.py
+
+# Every engine above, one after the other (measured run time in the README's engine table).
+test-engines: engine-clickhouse engine-spark engine-snowflake engine-bigquery

@@ -15,6 +15,7 @@ from . import catalogue
 from .catalogue import DEFAULT_ORGANIZATION, ORGANIZATION, Endpoint
 from .errors import ConfigError
 from .extract.http import check_base_url
+from .load import lake
 from .timeutil import WIDTH_SECONDS, ceil, day_label, floor, parse_duration, parse_time, to_unix
 
 DEFAULT_START_DAYS = 30
@@ -135,7 +136,7 @@ def held_buckets(pipeline: Any, tables: list[str]) -> dict[tuple[str, str, str],
     table, width) -> (oldest, newest) bucket start. Buckets re-read and found empty count: the destination knows
     nothing happened there."""
     out: dict[tuple[str, str, str], tuple[int, int]] = {}
-    with pipeline.sql_client() as client:
+    with lake.sql_client(pipeline) as client:
         existing = dataset_tables(client)
         for table in tables:
             if table.lower() not in existing:

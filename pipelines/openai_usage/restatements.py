@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 
 from .catalogue import ORGANIZATION, RESTATEMENTS_SCHEMA, Endpoint
+from .load import lake
 from .plan import dataset_tables
 from .timeutil import WIDTH_SECONDS, floor, to_unix
 
@@ -103,7 +104,7 @@ def held_rows(pipeline: Any, wanted: list[Wanted]) -> dict[tuple[str, str, str],
     out: dict[tuple[str, str, str], Snapshot] = {}
     if not wanted:
         return out
-    with pipeline.sql_client() as client:
+    with lake.sql_client(pipeline) as client:
         existing = dataset_tables(client)
         for org, ep, width, lo, hi, closed_before in wanted:
             snap = out[(org, ep.table, width)] = Snapshot(ep, width, closed_before, org)

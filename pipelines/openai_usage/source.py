@@ -46,6 +46,7 @@ from .errors import OpenAIUsageError, RunCancelled
 from .extract.flatten import Flattened, flatten_directory
 from .extract.http import DEFAULT_BASE_URL, UsageClient
 from .extract.usage import Grouping, Progress, fetch_tables
+from .load import lake
 from .organizations import Organization, resolve
 from .plan import (
     EndpointPlan,
@@ -88,6 +89,7 @@ def openai_usage_source(
     now: int | None = None,
     summary: RunSummary | None = None,
     progress: Progress | None = None,
+    table_format: str | None = None,
 ) -> list[DltResource]:
     """OpenAI organization usage and costs, bucket by bucket, and the directory that names their IDs.
 
@@ -111,6 +113,8 @@ def openai_usage_source(
         now: pin the clock the API's data is judged by (Unix seconds; default: OPENAI_USAGE_NOW or the wall clock).
         summary: filled with what the run read, per table (for callers that report on the run).
         progress: called with (table, buckets done, buckets expected) as pages stream in.
+        table_format: "delta" for dlt's filesystem destination: usage rows are appended, and
+            `load.lake.replace_buckets` must follow each load to replace whole buckets (`openai-usage load` does).
 
     A second run in the same pipeline continues from each resource's stored position; whole buckets are replaced,
     so figures the API restates are corrected. With several organizations, one that fails (a wrong key, an outage)
@@ -123,7 +127,7 @@ def openai_usage_source(
     run.organizations = [o.name for o in organizations]
     clock = now if now is not None else clock_now()
     pipeline_ctx = Container()[PipelineContext]
-    if pipeline_ctx.is_active():
+    if pipeline_ctx.is_active() and not lake.is_lake(pipeline_ctx.pipeline()):  # a lake is newer than organizations
         add_organization(pipeline_ctx.pipeline())  # a warehouse loaded before organizations, before it is asked
     state = dlt.current.source_state() if pipeline_ctx.is_active() else {}
     stored, resumes = positions(state), resume_points(state)
@@ -146,10 +150,10 @@ def openai_usage_source(
                              max_backoff=max_backoff, concurrency=opts.concurrency, stats=run.stats)
         resources += [usage_resource(cat[p.name], p, client, opts, now=clock, summary=run, progress=progress,
                                      snapshot=snapshots.get((org.name, cat[p.name].table, p.width)),
-                                     isolate=isolate) for p in plans]
+                                     isolate=isolate, table_format=table_format) for p in plans]
         if directory:
             resources += directory_resources(client, now=clock, concurrency=opts.concurrency, summary=run,
-                                             organization=org.name)
+                                             organization=org.name, table_format=table_format)
     return resources
 
 
@@ -174,7 +178,7 @@ def _rereads(plans: list[EndpointPlan], opts: Options, state: dict[str, Any], no
 
 def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: Options, *, now: int,
                    summary: RunSummary, progress: Progress | None = None, snapshot: Snapshot | None = None,
-                   isolate: bool = False) -> DltResource:
+                   isolate: bool = False, table_format: str | None = None) -> DltResource:
     """One endpoint at one width of one organization: dlt's incremental on `start_time`, merged by replacing whole
     buckets. With `isolate` (several organizations in the run) a failure ends this organization's part of the run,
     not the run: it is recorded in the summary, and the next run reads again from where this one began."""
@@ -182,8 +186,12 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
     grouping = Grouping(ep, opts.group_by.get(ep.name, ep.group_by))
     label = ep.table if org == DEFAULT_ORGANIZATION else f"{ep.table} [{org}]"
 
-    @dlt.resource(name=resource_name(ep, width, org), table_name=ep.table, write_disposition=MERGE_BUCKETS,
-                  merge_key=BUCKET_KEY, columns=dlt_hints(ep.arrow_schema()), parallelized=True)
+    # A Delta table has no delete-insert: rows are appended, and `lake.replace_buckets` keeps each bucket's newest.
+    replace = {"write_disposition": lake.APPEND, "table_format": table_format} if table_format else {
+        "write_disposition": MERGE_BUCKETS, "merge_key": BUCKET_KEY}
+
+    @dlt.resource(name=resource_name(ep, width, org), table_name=ep.table, columns=dlt_hints(ep.arrow_schema()),
+                  parallelized=True, **replace)
     def bucket_rows(
         cursor: dlt.sources.incremental[Any] = dlt.sources.incremental(
             "start_time", initial_value=to_datetime(plan.initial), end_value=to_datetime(end) if end else None,
@@ -197,7 +205,7 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
                              concurrency=opts.concurrency, progress=progress, organization=org, label=label)
         state = dlt.current.resource_state()
         try:
-            yield from _handed_on(parts, ep, stats, snapshot, now)
+            yield from _handed_on(parts, ep, stats, snapshot, now, table_format)
         except OpenAIUsageError as e:
             if not isolate:
                 if isinstance(e, RunCancelled):
@@ -222,8 +230,9 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
 
 
 def _handed_on(parts: Iterator[Flattened | None], ep: Endpoint, stats: TableRun, snapshot: Snapshot | None,
-               now: int) -> Iterator[Any]:
+               now: int, table_format: str | None = None) -> Iterator[Any]:
     """The tables one resource yields for its parts: usage rows, restatement rows and quarantined results."""
+    by_key = _by_key(table_format)
     for part in parts:
         if part is None:
             yield None  # nothing ready: let dlt give the thread to another resource
@@ -238,19 +247,25 @@ def _handed_on(parts: Iterator[Flattened | None], ep: Endpoint, stats: TableRun,
             if restated is not None:
                 stats.add_restatements(restated)
                 yield dlt.mark.with_hints(restated, dlt.mark.make_hints(
-                    table_name=RESTATEMENTS_TABLE, write_disposition="merge", primary_key=RESTATEMENTS_KEY,
-                    columns=dlt_hints(RESTATEMENTS_SCHEMA)), create_table_variant=True)
+                    table_name=RESTATEMENTS_TABLE, primary_key=RESTATEMENTS_KEY,
+                    columns=dlt_hints(RESTATEMENTS_SCHEMA), **by_key), create_table_variant=True)
         if part.quarantine is not None:
             stats.quarantined += part.quarantine.num_rows
             # A table variant: without it these hints would become the resource's own, and the next usage
             # table it yields would be checked for the quarantine's primary key (and fail).
             yield dlt.mark.with_hints(part.quarantine, dlt.mark.make_hints(
-                table_name=QUARANTINE_TABLE, write_disposition="merge",
-                primary_key=QUARANTINE_KEY), create_table_variant=True)
+                table_name=QUARANTINE_TABLE, primary_key=QUARANTINE_KEY, **by_key), create_table_variant=True)
+
+
+def _by_key(table_format: str | None) -> dict[str, Any]:
+    """Hints of a table merged by primary key: dlt's default strategy, or upsert, the one Delta tables offer."""
+    return {"write_disposition": lake.UPSERT, "table_format": table_format} if table_format else {
+        "write_disposition": "merge"}
 
 
 def directory_resources(client: UsageClient, *, now: int, concurrency: int, summary: RunSummary,
-                        organization: str = DEFAULT_ORGANIZATION) -> list[DltResource]:
+                        organization: str = DEFAULT_ORGANIZATION, table_format: str | None = None
+                        ) -> list[DltResource]:
     """One organization's directory: each list read whole and merged by primary key (the organization's first).
 
     Per-project lists (API keys, service accounts) are dlt transformers fed by the projects resource, so projects
@@ -263,8 +278,8 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
 
     def hints(dl: DirectoryList) -> dict[str, Any]:
         name = dl.name if organization == DEFAULT_ORGANIZATION else f"{dl.name}__{organization}"
-        return {"name": name, "table_name": dl.table, "write_disposition": "merge", "parallelized": True,
-                "primary_key": list(dl.primary_key), "columns": dlt_hints(dl.arrow_schema())}
+        return {"name": name, "table_name": dl.table, "parallelized": True, "primary_key": list(dl.primary_key),
+                "columns": dlt_hints(dl.arrow_schema()), **_by_key(table_format)}
 
     def read(dl: DirectoryList, project_id: str | None = None) -> list[dict[str, Any]] | None:
         try:

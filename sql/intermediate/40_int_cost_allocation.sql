@@ -54,8 +54,9 @@ rounded as (
 split as (
     select organization, day, project_id, api_key_id, line_item, model, meter, currency,
            case when rank = 1
-                then cost - coalesce(sum(rounded_amount) over (
-                    partition by organization, day, project_id, line_item, currency), 0)
+                -- at precision 37, a difference of two amounts keeps 12 decimals in every engine (Spark drops one at 38)
+                then cast(cost as decimal(37, 12)) - cast(coalesce(sum(rounded_amount) over (
+                    partition by organization, day, project_id, line_item, currency), 0) as decimal(37, 12))
                 else rounded_amount end as amount,
            usage_quantity as quantity, quantity_unit, share,
            'usage_share' as method

@@ -95,7 +95,7 @@ crossings as (
                   and p.currency = th.currency
     where (p.day <= p.as_of_day and p.actual >= th.threshold_amount)
        or (p.day > p.as_of_day
-           and p.mtd_amount * 7 + p.trailing_7d_amount * (p.day - p.as_of_day) >= th.threshold_amount * 7)
+           and p.mtd_amount * 7 + p.trailing_7d_amount * date_diff('day', p.as_of_day, p.day) >= th.threshold_amount * 7)
     group by th.organization, th.scope, th.scope_key, th.currency, th.threshold_type, th.threshold_id,
              th.threshold_amount, th.enforcement_status
 ),
@@ -118,7 +118,7 @@ select t.organization,
        t.mtd_amount,
        t.trailing_7d_amount,
        cast(t.mtd_amount as double)
-           + cast(t.trailing_7d_amount as double) * (t.last_day - t.as_of_day) / 7 as forecast_month_amount,
+           + cast(t.trailing_7d_amount as double) * date_diff('day', t.as_of_day, t.last_day) / 7 as forecast_month_amount,
        s.threshold_type,
        s.threshold_id,
        s.threshold_amount,

@@ -27,7 +27,8 @@ restated as (
            json_extract_string(cast(dimensions as json), '$.line_item') as line_item,
            json_extract_string(cast(dimensions as json), '$.api_key_id') as api_key_id,
            date '1970-01-01' + cast(floor(epoch(detected_at) / 86400) as integer) as detected_day,
-           coalesce(new_value, 0) - coalesce(old_value, 0) as delta
+           -- differences of amounts at precision 37 keep 12 decimals in every engine (Spark drops one at 38)
+           cast(coalesce(new_value, 0) as decimal(37, 12)) - cast(coalesce(old_value, 0) as decimal(37, 12)) as delta
     from openai_usage.restatements
     where table_name = 'costs' and metric = 'amount_value'
 ),
@@ -47,7 +48,8 @@ charges as (
     select a.organization, a.day, a.billing_month, a.project_id, a.api_key_id, a.line_item, a.model, a.meter,
            a.currency, a.method,
            a.share, a.quantity, a.quantity_unit,
-           a.amount - case when a.cell_rank = 1 then coalesce(c.delta, 0) else 0 end as amount,
+           cast(a.amount as decimal(37, 12))
+               - cast(case when a.cell_rank = 1 then coalesce(c.delta, 0) else 0 end as decimal(37, 12)) as amount,
            cast(null as varchar) as charge_class
     from allocated as a
     left join cell_corrections as c

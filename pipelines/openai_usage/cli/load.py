@@ -155,7 +155,14 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
         with Progress(err.is_terminal and not verbose) as progress:
             summary = run_load(req, progress)
         print_summary(summary)
-        apply_views(req.warehouse)
+        if req.warehouse.lake:  # Delta tables in a bucket: the engine that reads them creates the views
+            import dlt
+
+            where = dlt.config.get(f"destination.{destination}.bucket_url") or req.warehouse.label
+            err.print(f"Delta tables written to {where}/openai_usage; create the views on your engine with "
+                      "`openai-usage views --dialect spark` (or another sqlglot dialect)", soft_wrap=True)
+        else:
+            apply_views(req.warehouse)
         if summary.failed:
             raise OpenAIUsageError("; ".join(f"organization {name!r} failed: {why}"
                                              for name, why in sorted(summary.failed.items())))
@@ -166,14 +173,24 @@ def load(db: Path, start: str | None, end: str | None, bucket_width: str, endpoi
 @main.command()
 @db_option
 @destination_option
-def views(db: Path, destination: str) -> None:
+@click.option("--dialect", metavar="DIALECT", help="Print the views as SQL of this sqlglot dialect (spark, trino, "
+              "databricks, ...) instead of applying them, e.g. for Delta tables loaded to a filesystem destination.")
+def views(db: Path, destination: str, dialect: str | None) -> None:
     """Create or update the SQL views (staging, intermediate, reporting); `load` does this after every run."""
 
     def go() -> None:
         from ..load.warehouse import Warehouse
-        from ..transform.views import apply_views
+        from ..transform.views import apply_views, script
+
+        if dialect:
+            for stmt in script(dialect):
+                click.echo(stmt + ";")
+            return
 
         wh = Warehouse(destination, db)
+        if wh.lake:
+            raise ConfigError(f"{wh.label} holds Delta tables that this tool runs no SQL on: print the views for the "
+                              "engine that reads them with `openai-usage views --dialect spark` (or trino, ...)")
         wh.require()
         applied = apply_views(wh)
         err.print(f"applied {len(applied)} view files to {wh.label}" if applied else f"views already current in "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from .. import catalogue
 from ..errors import ConfigError, OpenAIUsageError, root_cause
 from ..extract.http import DEFAULT_BASE_URL
 from ..extract.usage import Progress
@@ -18,6 +20,7 @@ from ..organizations import Organization, resolve
 from ..plan import Options, dataset_tables, pipeline_positions
 from ..source import openai_usage_source
 from ..summary import RunSummary
+from . import lake
 from .recovery import finish_interrupted, load_lock
 from .warehouse import LOCAL, Warehouse
 
@@ -104,7 +107,8 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
     wh = req.warehouse
     summary = RunSummary()
     with load_lock(wh):
-        pipeline = finish_interrupted(wh.pipeline(), wh)
+        with lake.load_id_column() if wh.lake else nullcontext():  # a lake's pending package is normalized here
+            pipeline = finish_interrupted(wh.pipeline(), wh)
         # A dated run must tell a backfill from a first load, so a run whose local state is gone (a fresh
         # container, a deleted working folder) first takes the state of the last complete load from the
         # warehouse. The source reads its positions from the pipeline's state.
@@ -117,10 +121,17 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
             reread=opts.reread, group_by={k: list(v) for k, v in opts.group_by.items()},
             concurrency=opts.concurrency, directory=req.directory, timeout=req.timeout,
             max_attempts=req.max_attempts, max_backoff=req.max_backoff, now=req.now, summary=summary,
-            progress=progress)
+            progress=progress, table_format=lake.TABLE_FORMAT if wh.lake else None)
+        buckets = sorted({e.table for e in catalogue.endpoints().values()})
         try:
-            # Parquet is DuckDB's fastest path; other engines get dlt's preferred format for them.
-            pipeline.run(source, loader_file_format="parquet" if wh.local else None)
+            if wh.lake:  # a run killed between its two Delta commits left superseded rows: gone before any read
+                lake.replace_buckets(pipeline, buckets)
+                with lake.load_id_column():
+                    pipeline.run(source, loader_file_format="parquet")
+                lake.replace_buckets(pipeline, buckets)
+            else:
+                # Parquet is DuckDB's fastest path; other engines get dlt's preferred format for them.
+                pipeline.run(source, loader_file_format="parquet" if wh.local else None)
         except PipelineStepFailed as e:
             cause = root_cause(e)
             if isinstance(cause, OpenAIUsageError):

@@ -28,7 +28,8 @@ LOCAL = "duckdb"
 # dlt destination type -> sqlglot dialect the views are transpiled to (MotherDuck speaks DuckDB).
 DIALECTS = {"duckdb": "duckdb", "motherduck": "duckdb", "postgres": "postgres", "bigquery": "bigquery",
             "snowflake": "snowflake", "clickhouse": "clickhouse", "redshift": "redshift", "mssql": "tsql",
-            "synapse": "tsql", "databricks": "databricks", "athena": "athena", "dremio": "dremio"}
+            "synapse": "tsql", "databricks": "databricks", "athena": "athena", "dremio": "dremio",
+            "filesystem": "spark"}  # Delta tables in a bucket: the views are printed for Spark (`views --dialect`)
 
 
 class Sql(Protocol):
@@ -46,6 +47,11 @@ class Warehouse:
     @property
     def local(self) -> bool:
         return self.destination == LOCAL
+
+    @property
+    def lake(self) -> bool:
+        """dlt's filesystem destination: Delta tables that other engines read; no SQL is run there by us."""
+        return not self.local and self.destination_type == "filesystem"
 
     @property
     def label(self) -> str:

@@ -13,6 +13,8 @@ Engine differences that sqlglot does not cover on its own are kept here, small a
 - ClickHouse: dlt keeps a dataset's tables in one database as `openai_usage___<table>`, so `schema.name` becomes
   `schema___name` there (views too; information_schema reads back as schema and name), no LATERAL (ARRAY JOIN) or
   VALUES tables (UNION ALL), SQL's NULLs, names and DuckDB's decimals and text (settings and casts, see below).
+- Spark cannot evaluate a row's columns inside an inline VALUES table: the unpivot (CROSS JOIN LATERAL (VALUES ...))
+  becomes LATERAL VIEW INLINE of an array of STRUCTs; JSON is read from text as it is, not cast to JSON first.
 """
 
 from __future__ import annotations
@@ -355,6 +357,31 @@ def _day_arithmetic(node: exp.Expression) -> exp.Expression:
     return typed
 
 
+def _lateral_values_to_inline(node: exp.Expression) -> exp.Expression:
+    """FROM t CROSS JOIN LATERAL (VALUES ('a', t.a), ...) AS m(metric, value) -> FROM t LATERAL VIEW
+    INLINE(ARRAY(STRUCT('a' AS metric, t.a AS value), ...)) m AS metric, value (Spark: VALUES cannot see t)"""
+    if not isinstance(node, exp.Select):
+        return node
+    for join in list(node.args.get("joins") or []):
+        lateral, alias = join.this, join.this.args.get("alias")
+        if not (isinstance(lateral, exp.Lateral) and isinstance(lateral.this, exp.Subquery)
+                and isinstance(lateral.this.this, exp.Values) and alias is not None):
+            continue
+        names = [c.name for c in alias.columns]
+        join.pop()
+        node.append("laterals", exp.Lateral(
+            this=exp.Anonymous(this="INLINE", expressions=[_structs(lateral.this.this, names)]), view=True,
+            alias=exp.TableAlias(this=alias.this.copy(), columns=[exp.to_identifier(n) for n in names])))
+    return node
+
+
+def _drop_json_cast(node: exp.Expression) -> exp.Expression:
+    """CAST(text AS JSON) -> text: Spark's JSON functions read JSON text, and its TO_JSON would quote it again."""
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.JSON):
+        return node.this
+    return node
+
+
 # Per-dialect tree rewrites, applied in order to every statement before it is rendered (one entry per engine).
 REWRITES: dict[str, tuple[Callable[[exp.Expression], exp.Expression], ...]] = {
     "bigquery": (_day_arithmetic, _values_to_unnest, _epoch_to_unix_micros),
@@ -363,6 +390,8 @@ REWRITES: dict[str, tuple[Callable[[exp.Expression], exp.Expression], ...]] = {
     "clickhouse": (_prefixed_catalog, _prefixed_tables, _merge_tree_tables, _clickhouse_functions,
                    _values_to_array_join, _decimals_and_timestamps, _decimal_text, _expand_cte_stars,
                    _standard_semantics),
+    "spark": (_lateral_values_to_inline, _drop_json_cast),
+    "databricks": (_lateral_values_to_inline, _drop_json_cast),  # Databricks speaks Spark SQL
 }
 
 

@@ -64,6 +64,13 @@ def _version(plan: list[tuple[str | None, list[str]]], dialect: str) -> str:
     return h.hexdigest()[:16]
 
 
+def script(dialect: str) -> list[str]:
+    """Every statement that creates the schemas, the contract tables (if missing) and the views, for `dialect`: what
+    a lake's users run on their own engine (`openai-usage views --dialect spark`)."""
+    return [*(f"CREATE SCHEMA IF NOT EXISTS {schema}" for schema in (DATASET, *LAYERS)),
+            *(stmt for _, stmts in _plan(dialect) for stmt in stmts)]
+
+
 def apply_views(target: Path | str | Warehouse, force: bool = False) -> list[str]:
     """Create or replace every view (idempotent); returns the files applied, or [] when already current."""
     wh = target if isinstance(target, Warehouse) else Warehouse(db=Path(target))
