@@ -224,3 +224,27 @@ def test_freshness_allows_each_kind_its_known_arrival_lag():
 def test_the_help_says_what_concurrency_means():
     p = run(["load", "--help"])
     assert "per organization" in " ".join(p.stdout.split()) and "per endpoint" not in p.stdout
+
+
+@pytest.mark.parametrize("command", [["report"], ["status"], ["export", "out"]])
+def test_read_commands_refuse_a_lake_in_one_line(tmp_path, command):
+    # Delta tables in a folder: no SQL engine of ours reads them, so the read paths say where to go instead
+    lake = {"DESTINATION__LAKE__DESTINATION_TYPE": "filesystem", "DESTINATION__LAKE__BUCKET_URL": str(tmp_path)}
+    p = run([*command, "--destination", "lake"], env=lake, cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert "Delta tables" in one_line_error(p) and "views --dialect spark" in one_line_error(p)
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even the export folder
+
+
+@pytest.mark.parametrize("dialect", ["spark", "trino", "bigquery"])
+def test_views_for_another_engine_are_printed_without_a_warehouse(tmp_path, dialect):
+    p = run(["views", "--dialect", dialect], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.upper().count("CREATE OR REPLACE VIEW") >= 23  # every view in sql/, in that dialect
+    assert "REPORTING.SPEND_RUNWAY" in p.stdout.upper().replace("`", "").replace('"', "")
+    assert list(tmp_path.iterdir()) == []  # printing views writes nothing
+
+
+def test_views_for_an_unknown_dialect_is_one_line_and_exit_2(tmp_path):
+    p = run(["views", "--dialect", "sparkle"], cwd=tmp_path)
+    assert p.returncode == 2 and "unknown SQL dialect 'sparkle'" in one_line_error(p)

@@ -143,6 +143,9 @@ class Warehouse:
         """For read paths: the warehouse must exist already (reading never creates one)."""
         if self.local and not self.db.expanduser().exists():
             raise ConfigError(f"no warehouse at {self.db}: run `openai-usage load --db {self.db}` first")
+        if self.lake:  # no SQL engine of ours runs on Delta files; the engine that reads them runs the views
+            raise ConfigError(f"destination {self.destination!r} holds Delta tables, not a SQL warehouse: query them "
+                              f"with the engine that reads them, after `openai-usage views --dialect spark`")
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Sql]:

@@ -67,6 +67,13 @@ def _version(plan: list[tuple[str | None, list[str]]], dialect: str) -> str:
 def script(dialect: str) -> list[str]:
     """Every statement that creates the schemas, the contract tables (if missing) and the views, for `dialect`: what
     a lake's users run on their own engine (`openai-usage views --dialect spark`)."""
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        Dialect.get_or_raise(dialect)
+    except ValueError:
+        raise ConfigError(f"unknown SQL dialect {dialect!r}: name one sqlglot knows (spark, databricks, trino, "
+                          f"bigquery, snowflake, ...)") from None
     return [*(f"CREATE SCHEMA IF NOT EXISTS {schema}" for schema in (DATASET, *LAYERS)),
             *(stmt for _, stmts in _plan(dialect) for stmt in stmts)]
 
