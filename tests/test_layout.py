@@ -16,7 +16,7 @@ STAGES = [
     {"catalogue", "summary"},  # a run's summary is kept per table and organization, named as the catalogue names them
     {"extract"},
     # what a run reads (ranges, held rows, whose API), and the warehouse brought up to the contracts before it asks
-    {"plan", "restatements", "organizations", "upgrade"},
+    {"plan", "restatements", "organizations", "upgrade", "lake"},
     {"source"},
     {"load"},
     {"transform"},

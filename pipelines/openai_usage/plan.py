@@ -11,11 +11,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalogue
+from . import catalogue, lake
 from .catalogue import DEFAULT_ORGANIZATION, ORGANIZATION, Endpoint
 from .errors import ConfigError
 from .extract.http import check_base_url
-from .load import lake
 from .timeutil import WIDTH_SECONDS, ceil, day_label, floor, parse_duration, parse_time, to_unix
 
 DEFAULT_START_DAYS = 30

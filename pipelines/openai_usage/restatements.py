@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from . import lake
 from .catalogue import ORGANIZATION, RESTATEMENTS_SCHEMA, Endpoint
-from .load import lake
 from .plan import dataset_tables
 from .timeutil import WIDTH_SECONDS, floor, to_unix
 

@@ -29,7 +29,7 @@ from dlt.common.pipeline import PipelineContext
 from dlt.common.typing import TSecretStrValue
 from dlt.extract.resource import DltResource
 
-from . import catalogue
+from . import catalogue, lake
 from .catalogue import (
     DEFAULT_ORGANIZATION,
     ORGANIZATION,
@@ -46,7 +46,6 @@ from .errors import OpenAIUsageError, RunCancelled
 from .extract.flatten import Flattened, flatten_directory
 from .extract.http import DEFAULT_BASE_URL, UsageClient
 from .extract.usage import Grouping, Progress, fetch_tables
-from .load import lake
 from .organizations import Organization, resolve
 from .plan import (
     EndpointPlan,
@@ -114,7 +113,7 @@ def openai_usage_source(
         summary: filled with what the run read, per table (for callers that report on the run).
         progress: called with (table, buckets done, buckets expected) as pages stream in.
         table_format: "delta" for dlt's filesystem destination: usage rows are appended, and
-            `load.lake.replace_buckets` must follow each load to replace whole buckets (`openai-usage load` does).
+            `lake.replace_buckets` must follow each load to replace whole buckets (`openai-usage load` does).
 
     A second run in the same pipeline continues from each resource's stored position; whole buckets are replaced,
     so figures the API restates are corrected. With several organizations, one that fails (a wrong key, an outage)

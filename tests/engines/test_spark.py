@@ -18,18 +18,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import deltalake  # noqa: F401  (make engine-spark installs it; a missing package fails, never skips)
+import pyspark
 import pytest
 
-from openai_usage import catalogue
+from openai_usage import catalogue, lake
 from openai_usage.catalogue import QUARANTINE_TABLE, RESTATEMENTS_TABLE
-from openai_usage.load import lake
 from openai_usage.load.warehouse import DATASET, Warehouse
 from openai_usage.simulator import Org, Sandbox
 from openai_usage.transform.views import apply_views, script, sql_files
 
 from ..conftest import DAY, NOW, load, midnight
 
-pytest.importorskip("deltalake", reason="make engine-spark installs deltalake")
 NAME = "lake"
 ACME_KEY = "sk-admin-acme-00000001"
 
@@ -197,7 +197,6 @@ def _views() -> list[str]:
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory: pytest.TempPathFactory):
-    pyspark = pytest.importorskip("pyspark", reason="make engine-spark installs pyspark")
     from pyspark.sql import SparkSession
 
     os.environ["TZ"] = "UTC"  # PySpark hands timestamps back as naive local times

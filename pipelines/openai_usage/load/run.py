@@ -12,7 +12,7 @@ from typing import Any
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from .. import catalogue
+from .. import catalogue, lake
 from ..errors import ConfigError, OpenAIUsageError, root_cause
 from ..extract.http import DEFAULT_BASE_URL
 from ..extract.usage import Progress
@@ -20,7 +20,6 @@ from ..organizations import Organization, resolve
 from ..plan import Options, dataset_tables, pipeline_positions
 from ..source import openai_usage_source
 from ..summary import RunSummary
-from . import lake
 from .recovery import finish_interrupted, load_lock
 from .warehouse import LOCAL, Warehouse
 

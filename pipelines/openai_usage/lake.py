@@ -27,8 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..catalogue import ORGANIZATION
-from .warehouse import DATASET
+from .catalogue import ORGANIZATION
 
 TABLE_FORMAT = "delta"
 LOAD_ID = "_dlt_load_id"
@@ -77,15 +76,15 @@ def load_id_column() -> Iterator[None]:
 class LakeClient:
     """The few calls of dlt's SQL client that the source makes, over DuckDB views of the current Delta snapshots."""
 
-    def __init__(self, con: Any) -> None:
+    def __init__(self, con: Any, dataset_name: str) -> None:
         self.con = con
-        self.dataset_name = DATASET
+        self.dataset_name = dataset_name
 
     def has_dataset(self) -> bool:
         return True
 
     def make_qualified_table_name(self, table: str) -> str:
-        return f"{DATASET}.{table}"
+        return f"{self.dataset_name}.{table}"
 
     def execute_sql(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return self.con.execute(sql.replace("%s", "?"), list(args)).fetchall()
@@ -96,11 +95,12 @@ def reader(pipeline: Any) -> Iterator[LakeClient]:
     import duckdb
 
     con = duckdb.connect()
+    dataset = pipeline.dataset_name
     try:
-        con.execute(f"create schema {DATASET}")
+        con.execute(f"create schema {dataset}")
         for name, table in delta_tables(pipeline).items():
-            _scan(con, f"{DATASET}.{name}", table)
-        yield LakeClient(con)
+            _scan(con, f"{dataset}.{name}", table)
+        yield LakeClient(con, dataset)
     finally:
         con.close()
 
