@@ -40,11 +40,16 @@ def _structs(values: exp.Values, names: list[str]) -> exp.Array:
 
 def _values_to_unnest(node: exp.Expression) -> exp.Expression:
     """LATERAL (VALUES ('a', t.a), ...) AS m(metric, value) -> UNNEST([STRUCT('a' AS metric, t.a AS value)]) AS m,
-    and a constant table WITH m (metric, label) AS (VALUES ...) -> WITH m AS (SELECT * FROM UNNEST([STRUCT(...)]))"""
+    and a constant table WITH m (metric, label) AS (VALUES ...) ->
+    WITH m AS (SELECT v.metric AS metric, ... FROM UNNEST([STRUCT(...)]) AS v)"""
     if isinstance(node, exp.CTE) and node.alias_column_names and isinstance(node.this, exp.Select):
         source = node.this.args.get("from_") or node.this.args.get("from")
         if source is not None and isinstance(source.this, exp.Values):
-            select = exp.select("*").from_(exp.Unnest(expressions=[_structs(source.this, node.alias_column_names)]))
+            # columns named, not `SELECT *`: bqemulator expands that star to a column _col_0 its DuckDB lacks
+            names = node.alias_column_names
+            unnest = exp.Unnest(expressions=[_structs(source.this, names)],
+                                alias=exp.TableAlias(columns=[exp.to_identifier("v")]))
+            select = exp.select(*(exp.column(n, "v").as_(n) for n in names)).from_(unnest)
             return exp.CTE(this=select, alias=exp.TableAlias(this=node.args["alias"].this.copy()))
         return node
     if not (isinstance(node, exp.Lateral) and isinstance(node.this, exp.Subquery)
@@ -52,7 +57,9 @@ def _values_to_unnest(node: exp.Expression) -> exp.Expression:
         return node
     alias = node.args.get("alias")
     names = [c.name for c in alias.columns] if alias else []
-    return exp.Unnest(expressions=[_structs(node.this.this, names)], alias=exp.TableAlias(this=alias.this.copy()))
+    # the alias as BigQuery reads one on UNNEST (the struct value, fields read as m.metric), not a table alias, whose
+    # qualifier sqlglot's BigQuery generator strips, leaving bare `metric` (valid, but not what bqemulator can bind)
+    return exp.Unnest(expressions=[_structs(node.this.this, names)], alias=exp.TableAlias(columns=[alias.this.copy()]))
 
 
 # ClickHouse: dlt keeps every table of a dataset in the one database its credentials name, as <dataset>___<table>.
