@@ -87,20 +87,14 @@ engine-clickhouse: install $(CLICKHOUSE_VENV)/.installed-stamp
 # than the project, so it runs in its own environment, fed by the test with the tables of a DuckDB warehouse loaded by
 # the real load path and the SQL the project's transpiler wrote (tests/engines/standin.py).
 .PHONY: engine-snowflake engine-bigquery
-.venv-snowflake/.installed-stamp: tests/engines/snowflake.lock
-	rm -rf .venv-snowflake
-	$(PY) -m venv .venv-snowflake
-	.venv-snowflake/bin/pip install --quiet --disable-pip-version-check -r tests/engines/snowflake.lock
+.venv-%/.installed-stamp: tests/engines/%.lock
+	rm -rf .venv-$*
+	$(PY) -m venv .venv-$*
+	.venv-$*/bin/pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
 engine-snowflake: install .venv-snowflake/.installed-stamp
 	$(ENGINE_TESTS) $(BIN)/python -m pytest -q tests/engines/test_snowflake.py
-
-.venv-bigquery/.installed-stamp: tests/engines/bigquery.lock
-	rm -rf .venv-bigquery
-	$(PY) -m venv .venv-bigquery
-	.venv-bigquery/bin/pip install --quiet --disable-pip-version-check -r tests/engines/bigquery.lock
-	touch $@
 
 engine-bigquery: install .venv-bigquery/.installed-stamp
 	$(ENGINE_TESTS) $(BIN)/python -m pytest -q tests/engines/test_bigquery.py

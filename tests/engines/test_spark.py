@@ -26,9 +26,10 @@ from openai_usage import catalogue, lake
 from openai_usage.catalogue import QUARANTINE_TABLE, RESTATEMENTS_TABLE
 from openai_usage.load.warehouse import DATASET, Warehouse
 from openai_usage.simulator import Org, Sandbox
-from openai_usage.transform.views import apply_views, script, sql_files
+from openai_usage.transform.views import apply_views, script
 
 from ..conftest import DAY, NOW, load, midnight
+from ..test_postgres import _views
 
 NAME = "lake"
 ACME_KEY = "sk-admin-acme-00000001"
@@ -184,15 +185,6 @@ def test_delta_tables_hold_what_duckdb_holds_through_reruns_kills_and_shrinking_
     assert facts["restated"]["usage_completions"] < facts["after_kill"]["usage_completions"]
     assert facts["restated"].get(RESTATEMENTS_TABLE, 0) > 0
     assert _doubled(wh) == 0
-
-
-def _views() -> list[str]:
-    out = []
-    for f in sql_files():
-        for line in f.read_text().splitlines():
-            if line.lower().startswith("create or replace view "):
-                out.append(line.split()[4])
-    return out
 
 
 @pytest.fixture(scope="module")
