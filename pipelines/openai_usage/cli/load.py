@@ -188,9 +188,6 @@ def views(db: Path, destination: str, dialect: str | None) -> None:
             return
 
         wh = Warehouse(destination, db)
-        if wh.lake:
-            raise ConfigError(f"{wh.label} holds Delta tables that this tool runs no SQL on: print the views for the "
-                              "engine that reads them with `openai-usage views --dialect spark` (or trino, ...)")
         wh.require()
         applied = apply_views(wh)
         err.print(f"applied {len(applied)} view files to {wh.label}" if applied else f"views already current in "

@@ -121,9 +121,9 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
             concurrency=opts.concurrency, directory=req.directory, timeout=req.timeout,
             max_attempts=req.max_attempts, max_backoff=req.max_backoff, now=req.now, summary=summary,
             progress=progress, table_format=lake.TABLE_FORMAT if wh.lake else None)
-        buckets = sorted({e.table for e in catalogue.endpoints().values()})
         try:
             if wh.lake:  # a run killed between its two Delta commits left superseded rows: gone before any read
+                buckets = sorted({e.table for e in catalogue.endpoints().values()})
                 lake.replace_buckets(pipeline, buckets)
                 with lake.load_id_column():
                     pipeline.run(source, loader_file_format="parquet")
