@@ -50,7 +50,7 @@ def test_bigquery_gets_no_function_or_date_arithmetic_it_lacks() -> None:
     from sqlglot.optimizer.annotate_types import annotate_types
     from sqlglot.optimizer.qualify import qualify
 
-    from openai_usage.transform.transpile import _schema
+    from openai_usage.transform.rewrites import _schema
 
     out = [s for f in sql_files() for s in statements(f.read_text(), "bigquery")]
     text = "\n".join(out)

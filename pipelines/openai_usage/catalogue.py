@@ -13,12 +13,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import yaml
 
 from .timeutil import parse_duration
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from dlt.common.schema.typing import TColumnSchema
 
 # Package data: in a checkout, links to the repository's schemas/ and sql/; in a wheel, copies of them.
@@ -31,12 +31,19 @@ TOMBSTONE = "_bucket_emptied"
 # so organizations share tables and a merge for one never touches another's rows.
 ORGANIZATION = "organization"
 DEFAULT_ORGANIZATION = "default"
-_ORG_FIELD = pa.field(ORGANIZATION, pa.string(), nullable=False)
 
 _DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 
 
+def _org_field() -> pa.Field:
+    import pyarrow as pa
+
+    return pa.field(ORGANIZATION, pa.string(), nullable=False)
+
+
 def arrow_type(name: str) -> pa.DataType:
+    import pyarrow as pa  # here, not at the top: commands that never build a table (status, --help) skip it
+
     simple = {"bigint": pa.int64(), "double": pa.float64(), "boolean": pa.bool_(), "string": pa.string(),
               "timestamp": pa.timestamp("us", tz="UTC")}
     if name in simple:
@@ -122,8 +129,10 @@ class Endpoint:
 
     def arrow_schema(self) -> pa.Schema:
         """The table contract: the organization, bucket columns, the result's own fields, then the tombstone flag."""
+        import pyarrow as pa
+
         fields = [
-            _ORG_FIELD,
+            _org_field(),
             pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
             pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
             pa.field("bucket_width", pa.string(), nullable=False),
@@ -170,7 +179,9 @@ class DirectoryList:
         """The table contract: `project_id` first for per-project lists (after `scope` and `scope_id` for scoped
         ones), then the listed columns, then when this run last saw the item (so an item gone from the directory is
         visible as such)."""
-        fields = [_ORG_FIELD]
+        import pyarrow as pa
+
+        fields = [_org_field()]
         if self.scope:
             fields += [pa.field("scope", pa.string(), nullable=False),
                        pa.field("scope_id", pa.string(), nullable=False), pa.field("project_id", pa.string())]
@@ -248,35 +259,45 @@ def by_path() -> dict[str, Endpoint]:
 
 
 QUARANTINE_TABLE = "_quarantine"
-# Results of a kind no contract knows, kept whole as raw JSON rather than dropped.
-QUARANTINE_SCHEMA = pa.schema([
-    _ORG_FIELD,
-    pa.field("endpoint", pa.string(), nullable=False),
-    pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("bucket_width", pa.string(), nullable=False),
-    pa.field("object", pa.string()),
-    pa.field("raw_sha256", pa.string(), nullable=False),
-    pa.field("raw_json", pa.string(), nullable=False),
-])
+
+
+@cache
+def quarantine_schema() -> pa.Schema:
+    """Results of a kind no contract knows, kept whole as raw JSON rather than dropped."""
+    import pyarrow as pa
+
+    return pa.schema([
+        _org_field(),
+        pa.field("endpoint", pa.string(), nullable=False),
+        pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("bucket_width", pa.string(), nullable=False),
+        pa.field("object", pa.string()),
+        pa.field("raw_sha256", pa.string(), nullable=False),
+        pa.field("raw_json", pa.string(), nullable=False),
+    ])
 
 
 RESTATEMENTS_TABLE = "restatements"
 # Figures the API changed after a bucket had closed: one row per (table, bucket, group, metric) whose re-read value
 # differs from the one held. A group that appeared has no old value; one that vanished has no new value.
-RESTATEMENTS_SCHEMA = pa.schema([
-    _ORG_FIELD,
-    pa.field("table_name", pa.string(), nullable=False),
-    pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("bucket_width", pa.string(), nullable=False),
-    pa.field("dimensions", pa.string(), nullable=False),  # the group's dimensions as sorted JSON
-    pa.field("metric", pa.string(), nullable=False),
-    pa.field("old_value", pa.decimal128(38, 12)),
-    pa.field("new_value", pa.decimal128(38, 12)),
-    pa.field("change", pa.string(), nullable=False),  # changed | appeared | vanished
-    pa.field("detected_at", pa.timestamp("us", tz="UTC"), nullable=False),
-])
+@cache
+def restatements_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([
+        _org_field(),
+        pa.field("table_name", pa.string(), nullable=False),
+        pa.field("start_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("end_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("bucket_width", pa.string(), nullable=False),
+        pa.field("dimensions", pa.string(), nullable=False),  # the group's dimensions as sorted JSON
+        pa.field("metric", pa.string(), nullable=False),
+        pa.field("old_value", pa.decimal128(38, 12)),
+        pa.field("new_value", pa.decimal128(38, 12)),
+        pa.field("change", pa.string(), nullable=False),  # changed | appeared | vanished
+        pa.field("detected_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ])
 QUARANTINE_KEY = [ORGANIZATION, "endpoint", "start_time", "bucket_width", "raw_sha256"]
 RESTATEMENTS_KEY = [ORGANIZATION, "table_name", "start_time", "bucket_width", "dimensions", "metric", "detected_at"]
 
@@ -284,13 +305,15 @@ RESTATEMENTS_KEY = [ORGANIZATION, "table_name", "start_time", "bucket_width", "d
 def contract_tables() -> dict[str, pa.Schema]:
     """Every table the pipeline writes, by name, with its Arrow contract."""
     tables = {ep.table: ep.arrow_schema() for ep in endpoints().values()}
-    tables[QUARANTINE_TABLE] = QUARANTINE_SCHEMA
-    tables[RESTATEMENTS_TABLE] = RESTATEMENTS_SCHEMA
+    tables[QUARANTINE_TABLE] = quarantine_schema()
+    tables[RESTATEMENTS_TABLE] = restatements_schema()
     return tables | {d.table: d.arrow_schema() for d in directory_lists().values()}
 
 
 def dlt_hints(schema: pa.Schema) -> dict[str, TColumnSchema]:
     """dlt column hints from an Arrow contract, so the warehouse gets exactly the contract's types."""
+    import pyarrow as pa
+
     cols: dict[str, Any] = {}
     for f in schema:
         t = f.type

@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 
 from . import lake
-from .catalogue import ORGANIZATION, RESTATEMENTS_SCHEMA, Endpoint
+from .catalogue import ORGANIZATION, Endpoint, restatements_schema
 from .plan import dataset_tables
 from .timeutil import WIDTH_SECONDS, floor, to_unix
 
@@ -83,7 +83,7 @@ class Snapshot:
                         out.append(self._row(start, group, metric, a, b, change, detected_at))
         if not out:
             return None
-        return pa.Table.from_pylist(out, schema=RESTATEMENTS_SCHEMA)
+        return pa.Table.from_pylist(out, schema=restatements_schema())
 
     def _row(self, start: int, group: Group, metric: str, old: Decimal | None, new: Decimal | None, change: str,
              detected_at: int) -> dict[str, Any]:

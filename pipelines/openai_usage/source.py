@@ -36,11 +36,11 @@ from .catalogue import (
     QUARANTINE_KEY,
     QUARANTINE_TABLE,
     RESTATEMENTS_KEY,
-    RESTATEMENTS_SCHEMA,
     RESTATEMENTS_TABLE,
     DirectoryList,
     Endpoint,
     dlt_hints,
+    restatements_schema,
 )
 from .errors import OpenAIUsageError, RunCancelled
 from .extract.flatten import Flattened, flatten_directory
@@ -67,6 +67,9 @@ from .upgrade import add_organization
 # of its own organization only.
 MERGE_BUCKETS = {"disposition": "merge", "strategy": "delete-insert"}
 BUCKET_KEY = [ORGANIZATION, "start_time", "bucket_width"]
+# Usage rows handed to dlt at once. dlt computes and validates the table's schema for every Arrow item it gets (a few
+# ms each), so the ~5k-row parts a page decodes into are joined first; a batch stays a few MB per resource.
+BATCH_ROWS = 20_000
 
 
 @dlt.source(name="openai_usage", max_table_nesting=0)
@@ -230,30 +233,56 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
 
 def _handed_on(parts: Iterator[Flattened | None], ep: Endpoint, stats: TableRun, snapshot: Snapshot | None,
                now: int, table_format: str | None = None) -> Iterator[Any]:
-    """The tables one resource yields for its parts: usage rows, restatement rows and quarantined results."""
+    """The tables one resource yields for its parts: usage rows (joined into batches of about `BATCH_ROWS`),
+    restatement rows and quarantined results. A part that fails hands on the rows that arrived before it."""
     by_key = _by_key(table_format)
-    for part in parts:
-        if part is None:
-            yield None  # nothing ready: let dlt give the thread to another resource
-            continue
-        stats.rows += part.rows
-        stats.buckets += part.buckets
-        stats.empty_buckets += part.empty_buckets
-        stats.extra_columns.update(part.extra_columns)
-        if part.table is not None:
-            yield part.table
-            restated = snapshot.compare(part.table, now) if snapshot is not None else None
-            if restated is not None:
-                stats.add_restatements(restated)
-                yield dlt.mark.with_hints(restated, dlt.mark.make_hints(
-                    table_name=RESTATEMENTS_TABLE, primary_key=RESTATEMENTS_KEY,
-                    columns=dlt_hints(RESTATEMENTS_SCHEMA), **by_key), create_table_variant=True)
-        if part.quarantine is not None:
-            stats.quarantined += part.quarantine.num_rows
-            # A table variant: without it these hints would become the resource's own, and the next usage
-            # table it yields would be checked for the quarantine's primary key (and fail).
-            yield dlt.mark.with_hints(part.quarantine, dlt.mark.make_hints(
-                table_name=QUARANTINE_TABLE, primary_key=QUARANTINE_KEY, **by_key), create_table_variant=True)
+    pending: list[pa.Table] = []
+    held = 0
+    try:
+        for part in parts:
+            if part is None:
+                yield None  # nothing ready: let dlt give the thread to another resource
+                continue
+            stats.rows += part.rows
+            stats.buckets += part.buckets
+            stats.empty_buckets += part.empty_buckets
+            stats.extra_columns.update(part.extra_columns)
+            if part.table is not None:
+                pending.append(part.table)
+                held += part.table.num_rows
+                if held >= BATCH_ROWS:
+                    yield from _joined(pending)
+                    pending, held = [], 0
+                restated = snapshot.compare(part.table, now) if snapshot is not None else None
+                if restated is not None:
+                    stats.add_restatements(restated)
+                    yield dlt.mark.with_hints(restated, dlt.mark.make_hints(
+                        table_name=RESTATEMENTS_TABLE, primary_key=RESTATEMENTS_KEY,
+                        columns=dlt_hints(restatements_schema()), **by_key), create_table_variant=True)
+            if part.quarantine is not None:
+                stats.quarantined += part.quarantine.num_rows
+                # A table variant: without it these hints would become the resource's own, and the next usage
+                # table it yields would be checked for the quarantine's primary key (and fail).
+                yield dlt.mark.with_hints(part.quarantine, dlt.mark.make_hints(
+                    table_name=QUARANTINE_TABLE, primary_key=QUARANTINE_KEY, **by_key), create_table_variant=True)
+    except OpenAIUsageError:
+        yield from _joined(pending)  # whole buckets that arrived before the failure are kept
+        raise
+    yield from _joined(pending)
+
+
+def _joined(tables: list[pa.Table]) -> Iterator[pa.Table]:
+    """Several parts as one Arrow table (their chunks, not copied); parts whose unknown extra columns disagree in
+    type are handed on one by one, as they came, for dlt to evolve the table."""
+    if len(tables) <= 1:
+        yield from tables
+        return
+    try:
+        joined = pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        yield from tables
+        return
+    yield joined
 
 
 def _by_key(table_format: str | None) -> dict[str, Any]:
@@ -299,14 +328,16 @@ def directory_resources(client: UsageClient, *, now: int, concurrency: int, summ
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(ids))),
                                 thread_name_prefix=f"dir-{dl.name}-{organization}") as pool:
             pending = [pool.submit(read, dl, pid) for pid in ids]
+            tables = []
             for pid, fut in zip(ids, pending, strict=True):
                 while not wait([fut], timeout=0.01).done:
                     yield None
                 items = fut.result()
                 if items is not None:
-                    table = flatten_directory(dl, items, now, pid, organization)
-                    summary.table(dl.table, listed=True, organization=organization).rows += table.num_rows
-                    yield table
+                    tables.append(flatten_directory(dl, items, now, pid, organization))
+                    summary.table(dl.table, listed=True, organization=organization).rows += tables[-1].num_rows
+            if tables:  # one item for every project's list: dlt checks the table's schema once per item
+                yield pa.concat_tables(tables)
 
     def top_level(dl: DirectoryList) -> DltResource:
         @dlt.resource(**hints(dl))

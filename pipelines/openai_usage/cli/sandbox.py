@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError
-from ..simulator.faults import KINDS
+from ..simulator.faults import KINDS  # light: the simulator package imports its server only on use
 from .app import main, run
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from ..catalogue import DEFAULT_ORGANIZATION, ORGANIZATION, QUARANTINE_SCHEMA, DirectoryList, Endpoint
+from ..catalogue import DEFAULT_ORGANIZATION, ORGANIZATION, DirectoryList, Endpoint, quarantine_schema
 
 _KNOWN_BUCKET_KEYS = {"object", "start_time", "end_time", "results", "result"}
 
@@ -94,7 +94,7 @@ def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi
     q = None
     if quarantined:
         raws = [orjson.dumps(r, option=orjson.OPT_SORT_KEYS, default=str).decode() for _, _, r in quarantined]
-        ts = QUARANTINE_SCHEMA.field("start_time").type
+        ts = quarantine_schema().field("start_time").type
         q = pa.Table.from_arrays([
             pa.array([organization] * len(raws)),
             pa.array([ep.name] * len(raws)),
@@ -104,7 +104,7 @@ def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi
             pa.array([r.get("object") for _, _, r in quarantined], pa.string()),
             pa.array([hashlib.sha256(x.encode()).hexdigest() for x in raws]),
             pa.array(raws),
-        ], schema=QUARANTINE_SCHEMA)
+        ], schema=quarantine_schema())
     return Flattened(table, q, n_buckets, n_empty, len(rows) - n_empty, extra_names)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from contextlib import nullcontext
@@ -17,7 +18,7 @@ from ..errors import ConfigError, OpenAIUsageError, root_cause
 from ..extract.http import DEFAULT_BASE_URL
 from ..extract.usage import Progress
 from ..organizations import Organization, resolve
-from ..plan import Options, dataset_tables, pipeline_positions
+from ..plan import Options, dataset_tables
 from ..source import openai_usage_source
 from ..summary import RunSummary
 from .recovery import finish_interrupted, load_lock
@@ -108,11 +109,10 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
     with load_lock(wh):
         with lake.load_id_column() if wh.lake else nullcontext():  # a lake's pending package is normalized here
             pipeline = finish_interrupted(wh.pipeline(), wh)
-        # A dated run must tell a backfill from a first load, so a run whose local state is gone (a fresh
-        # container, a deleted working folder) first takes the state of the last complete load from the
-        # warehouse. The source reads its positions from the pipeline's state.
-        stored = pipeline_positions(pipeline)
-        if (not wh.local or req.db.exists()) and (opts.start is not None or not stored):
+        # The source plans from the pipeline's state, so it is synced with the warehouse's first, as dlt's `run`
+        # would: a run whose local state is gone (a fresh container, a deleted working folder) takes the state of
+        # the last complete load, and one whose dataset was dropped starts over. (A new DuckDB file has no state.)
+        if not wh.local or req.db.exists():
             pipeline.sync_destination()
         source = openai_usage_source(
             api_key=req.api_key, orgs=req.orgs, endpoints=list(opts.endpoints),
@@ -129,8 +129,12 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
                     pipeline.run(source, loader_file_format="parquet")
                 lake.replace_buckets(pipeline, buckets)
             else:
-                # Parquet is DuckDB's fastest path; other engines get dlt's preferred format for them.
-                pipeline.run(source, loader_file_format="parquet" if wh.local else None)
+                # Parquet is DuckDB's fastest path; other engines get dlt's preferred format for them. The steps of
+                # dlt's `run`, one by one, so what extraction decoded is given back before the merge needs memory.
+                pipeline.extract(source, loader_file_format="parquet" if wh.local else None)
+                release_memory()
+                pipeline.normalize()
+                pipeline.load()
         except PipelineStepFailed as e:
             cause = root_cause(e)
             if isinstance(cause, OpenAIUsageError):
@@ -140,6 +144,16 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
             _analyze(pipeline)
     summary.seconds = time.monotonic() - t0
     return summary
+
+
+def release_memory() -> None:
+    """Hand the memory extraction freed back to the system (glibc keeps freed pages in its arenas otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to hand back
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _analyze(pipeline: Any) -> None:

@@ -91,8 +91,9 @@ class Warehouse:
             from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
             credentials = DuckDbCredentials(str(self.db.expanduser().resolve()))
-            # A scheduled job should stay small: DuckDB spills to disk past this instead of growing.
-            credentials.global_config = {"memory_limit": os.environ.get("OPENAI_USAGE_DUCKDB_MEMORY", "256MB")}
+            # A scheduled job should stay small: DuckDB spills to disk past this instead of growing. The merge ran
+            # as fast at 96 MB as at 256 MB on a 1M-row backfill and kept the load's peak below extraction's.
+            credentials.global_config = {"memory_limit": os.environ.get("OPENAI_USAGE_DUCKDB_MEMORY", "96MB")}
             return dlt.destinations.duckdb(credentials)
         from dlt.common.destination.exceptions import UnknownDestinationModule
         from dlt.common.destination.reference import Destination
