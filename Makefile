@@ -57,14 +57,22 @@ $(BENCH_VENV)/.installed-stamp: pyproject.toml requirements.lock
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[bench]"
 	touch $@
 
+# `make bench BEFORE=<commit>` also measures that commit, installed from a worktree in .bench-before, each of its
+# runs right after the same run of this version, so before and after see the same machine.
+BEFORE ?=
 bench: install $(BENCH_VENV)/.installed-stamp
-	cd bench && BASELINE_PYTHON=../$(BENCH_VENV)/bin/python ../$(BIN)/python run.py $(BENCH_ARGS)
+	@if [ -n "$(BEFORE)" ]; then \
+	  rm -rf .bench-before; git worktree prune; \
+	  git worktree add --detach .bench-before $(BEFORE) >/dev/null && $(MAKE) -s -C .bench-before install; fi
+	cd bench && BASELINE_PYTHON=../$(BENCH_VENV)/bin/python ../$(BIN)/python run.py $(BENCH_ARGS) \
+	  $(if $(BEFORE),--before ../.bench-before/.venv/bin/python --before-label $(BEFORE))
 
 sql: install
 	$(BIN)/python -m openai_usage.transform.sqlgen
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .venv-clickhouse .venv-snowflake .venv-bigquery .venv-spark demo .openai_usage
+	rm -rf $(VENV) $(BENCH_VENV) .venv-clickhouse .venv-snowflake .venv-bigquery .venv-spark demo .openai_usage .bench-before
+	git worktree prune
 
 # Engines beyond DuckDB and PostgreSQL, each from its own environment and lock (heavier downloads; not in `make test`).
 # Measured run time in the README's engine table.

@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
-from common import ADMIN, DAY, NOW, ROOT, Measured, median, peak_rss_wrapper, run, simulator
+from common import ADMIN, DAY, NOW, ROOT, Measured, median, run, simulator
 
 from openai_usage import catalogue
 from openai_usage.extract.http import request_params
@@ -28,12 +29,16 @@ from openai_usage.timeutil import WIDTH_SECONDS, ceil, windows
 RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
 BASELINE_PY = os.environ.get("BASELINE_PYTHON", sys.executable)  # has pandas; the pipeline's env does not
+# The pipeline under test, and (with --before) an earlier version installed in its own environment: every measured
+# run of one is followed by the same run of the other, so both see the same machine.
+VERSIONS: dict[str, str] = {"after": PY}
 
 
-def load_cmd(url: str, db: Path, start: int, width: str = "1d", concurrency: int = 4) -> list[str]:
-    # --no-directory: the baselines read usage only, so the pipeline is timed on the same work
-    return [*peak_rss_wrapper(), "openai_usage.cli", "load", "--db", str(db), "--base-url", url, "--start", str(start),
-            "--bucket-width", width, "--concurrency", str(concurrency), "--no-directory"]
+def load_cmd(url: str, db: Path, start: int | str, width: str = "1d", py: str = PY) -> list[str]:
+    # --no-directory: the baselines read usage only, so the pipeline is timed on the same work. No --concurrency:
+    # the default is the one chosen for the real API.
+    return [py, str(ROOT / "bench" / "peak.py"), "openai_usage.cli", "load", "--db", str(db), "--base-url", url,
+            "--start", str(start), "--bucket-width", width, "--no-directory"]
 
 
 ENV = {"OPENAI_USAGE_NOW": str(NOW), "OPENAI_ADMIN_KEY": ADMIN}
@@ -63,29 +68,38 @@ def check(m: Measured, what: str) -> Measured:
     return m
 
 
-def pipeline_runs(url: str, start: int, width: str, n: int, tmp: Path, concurrency: int = 4) -> dict:
-    walls, peaks, rows = [], [], 0
+def pipeline_runs(url: str, start: int, width: str, n: int, tmp: Path) -> dict:
+    """n whole `load` processes of each version, alternating, each into a new warehouse."""
+    out: dict = {}
     for i in range(n):
-        db = tmp / f"pipe-{width}-{start}-{i}.duckdb"
-        m = check(run(load_cmd(url, db, start, width, concurrency), ENV), "pipeline load")
-        walls.append(m.seconds)
-        peaks.append(m.peak_rss_mb)
-        rows = rows_in(db)
-        shutil.rmtree(db.parent / ".openai_usage", ignore_errors=True)
-        db.unlink()
-    return {"seconds": walls, "median_seconds": median(walls), "peak_rss_mb": peaks,
-            "max_peak_rss_mb": max(peaks), "rows": rows, "rows_per_s": rows / median(walls)}
+        for version, py in VERSIONS.items():
+            db = tmp / f"pipe-{version}-{width}-{start}-{i}.duckdb"
+            m = check(run(load_cmd(url, db, start, width, py), ENV), f"pipeline load ({version})")
+            r = out.setdefault(version, {"seconds": [], "peak_rss_mb": []})
+            r["seconds"].append(m.seconds)
+            r["peak_rss_mb"].append(m.peak_rss_mb)
+            r["rows"] = rows_in(db)
+            shutil.rmtree(db.parent / ".openai_usage", ignore_errors=True)
+            db.unlink()
+    for r in out.values():
+        r.update(median_seconds=median(r["seconds"]), max_peak_rss_mb=max(r["peak_rss_mb"]),
+                 rows_per_s=r["rows"] / median(r["seconds"]))
+    return out
 
 
-def fewest_requests(start: int, width: str, endpoints: list[str] | None = None) -> int:
+def fewest_requests(starts: dict[str, int]) -> int:
+    """Requests one run needs at the least for these widths (width -> first bucket): one per window of the largest
+    page; an endpoint that offers only 1d (costs) is read once, from the earliest start asked of it."""
     total = 0
-    for name, ep in catalogue.endpoints().items():
-        if endpoints and name not in endpoints:
-            continue
-        w = width if width in ep.widths else "1d"
-        lo = start - start % WIDTH_SECONDS[w]
-        buckets = (ceil(NOW + 1, w) - lo) // WIDTH_SECONDS[w]
-        total += math.ceil(buckets / ep.max_limit(w))
+    for ep in catalogue.endpoints().values():
+        firsts: dict[str, int] = {}
+        for width, start in starts.items():
+            w = ep.width_for(width)
+            firsts[w] = min(start, firsts.get(w, start))
+        for w, start in firsts.items():
+            lo = start - start % WIDTH_SECONDS[w]
+            buckets = (ceil(NOW + 1, w) - lo) // WIDTH_SECONDS[w]
+            total += math.ceil(buckets / ep.max_limit(w))
     return total
 
 
@@ -138,7 +152,8 @@ def cpu_scenario(tmp: Path, days: int, scale: float, runs: int, baselines: bool)
     out: dict = {"days": days, "scale": scale, "width": "1h"}
     with simulator("--scale", str(scale), "--days", str(days + 2)) as url:
         check(run(load_cmd(url, tmp / "warm.duckdb", start, "1h"), ENV), "warm-up")  # fills the simulator's cache
-        out["pipeline"] = pipeline_runs(url, start, "1h", runs, tmp)
+        measured = pipeline_runs(url, start, "1h", runs, tmp)
+        out["pipeline"], out["before"] = measured["after"], measured.get("before")
         rows = out["pipeline"]["rows"]
         if baselines:
             pages = tmp / "pages"
@@ -158,7 +173,7 @@ def cpu_scenario(tmp: Path, days: int, scale: float, runs: int, baselines: bool)
             cb_rows = rows_in(tmp / "cookbook.duckdb")
             out["cookbook"] = {"seconds": m.seconds, "rows": cb_rows, "rows_per_s": cb_rows / m.seconds,
                                "peak_rss_mb": m.peak_rss_mb}
-            # dlt with dicts loads ~4k rows/s: measured on one day of completions to keep the benchmark short
+            # dlt with dicts loads ~2k rows/s: measured on one day of completions to keep the benchmark short
             d_start = NOW - NOW % DAY - DAY
             m = check(run([BASELINE_PY, str(bench / "peak.py"), str(bench / "dlt_dicts.py"), "--base-url", url, "--key",
                            ADMIN, "--db", str(tmp / "dicts.duckdb"), "--start", str(d_start), "--end",
@@ -170,25 +185,40 @@ def cpu_scenario(tmp: Path, days: int, scale: float, runs: int, baselines: bool)
     return out
 
 
-def latency_scenario(tmp: Path, runs: int, concurrency: int, baselines: bool) -> dict:
+def default_concurrency(py: str) -> int:
+    """The requests in flight a version uses by default: the number chosen for the real API."""
+    out = subprocess.run([py, "-c", "from openai_usage.load.run import LoadRequest; print(LoadRequest.concurrency)"],
+                         capture_output=True, text=True, check=True, env={**os.environ, **ENV})
+    return int(out.stdout.strip())
+
+
+def latency_scenario(tmp: Path, runs: int, baselines: bool) -> dict:
+    """A year of daily buckets and a month of hourly ones, every endpoint, at the default concurrency. This version
+    loads both widths in one process; an earlier one (--before) needed a process per width."""
     year = NOW - NOW % DAY - 365 * DAY
     month = NOW - NOW % DAY - 30 * DAY
     latency, jitter = 250, 50
-    requests = fewest_requests(year, "1d") + fewest_requests(month, "1h")
+    concurrency = default_concurrency(PY)
+    requests = fewest_requests({"1d": year, "1h": month})
     out: dict = {"latency_ms": latency, "jitter_ms": jitter, "concurrency": concurrency,
                  "fewest_requests": requests, "request_floor_seconds": requests * latency / 1000 / concurrency}
+    both = f"1d={year},1h={month}"
     with simulator("--days", "400", "--latency-ms", str(latency), "--jitter-ms", str(jitter)) as url:
-        warm = tmp / "lat-warm.duckdb"  # the simulator generates each bucket once; time only the serving
-        check(run(load_cmd(url, warm, year, "1d", concurrency), ENV), "latency warm-up")
-        check(run(load_cmd(url, warm, month, "1h", concurrency), ENV), "latency warm-up")
-        walls = []
+        # the simulator generates each bucket once: warm it, so only the serving is timed
+        check(run(load_cmd(url, tmp / "lat-warm.duckdb", both, "1d,1h"), ENV), "latency warm-up")
         for i in range(runs):
-            db = tmp / f"lat{i}.duckdb"
-            a = check(run(load_cmd(url, db, year, "1d", concurrency), ENV), "latency daily")
-            b = check(run(load_cmd(url, db, month, "1h", concurrency), ENV), "latency hourly")
-            walls.append(a.seconds + b.seconds)
-            out.setdefault("split", []).append([a.seconds, b.seconds])
-        out["pipeline"] = {"seconds": walls, "median_seconds": median(walls)}
+            for version, py in VERSIONS.items():
+                db = tmp / f"lat-{version}-{i}.duckdb"
+                if version == "after":
+                    m = check(run(load_cmd(url, db, both, "1d,1h", py), ENV), "latency, one run")
+                    seconds = m.seconds
+                else:
+                    seconds = sum(check(run(load_cmd(url, db, start, width, py), ENV), f"latency {width}").seconds
+                                  for start, width in ((year, "1d"), (month, "1h")))
+                out.setdefault(version, {"seconds": []})["seconds"].append(seconds)
+        for r in (out[v] for v in VERSIONS):
+            r["median_seconds"] = median(r["seconds"])
+        out["pipeline"] = out.pop("after")
         if baselines:
             t = 0.0
             for start, width in ((year, "1d"), (month, "1h")):
@@ -201,23 +231,63 @@ def latency_scenario(tmp: Path, runs: int, concurrency: int, baselines: bool) ->
 
 
 def noop_scenario(tmp: Path, runs: int) -> dict:
+    """The scheduled job with nothing new: --start omitted, the organization directory refreshed as by default."""
     start = NOW - NOW % DAY - 90 * DAY
+    out: dict = {}
     with simulator("--days", "100") as url:
-        db = tmp / "noop.duckdb"
-        check(run(load_cmd(url, db, start), ENV), "no-op backfill")
-        walls = [check(run(load_cmd(url, db, start), ENV), "no-op").seconds for _ in range(runs)]
-        # the scheduled-job form: --start omitted, the organization directory refreshed as by default
-        cmd = [PY, "-m", "openai_usage.cli", "load", "--db", str(db), "--base-url", url]
-        walls_plain = [check(run(cmd, ENV), "no-op").seconds for _ in range(runs)]
-        walls_nodir = [check(run([*cmd, "--no-directory"], ENV), "no-op").seconds for _ in range(runs)]
-    return {"seconds": walls_plain, "median_seconds": median(walls_plain), "with_start_seconds": walls,
-            "no_directory_seconds": walls_nodir, "no_directory_median_seconds": median(walls_nodir)}
+        dbs = {v: tmp / f"noop-{v}.duckdb" for v in VERSIONS}
+        for version, py in VERSIONS.items():
+            check(run(load_cmd(url, dbs[version], start, "1d", py), ENV), "no-op backfill")
+        for _ in range(runs):
+            for version, py in VERSIONS.items():
+                cmd = [py, "-m", "openai_usage.cli", "load", "--db", str(dbs[version]), "--base-url", url]
+                r = out.setdefault(version, {"seconds": [], "no_directory_seconds": []})
+                r["seconds"].append(check(run(cmd, ENV), "no-op").seconds)
+                r["no_directory_seconds"].append(check(run([*cmd, "--no-directory"], ENV), "no-op").seconds)
+        for r in out.values():
+            r["median_seconds"] = median(r["seconds"])
+            r["no_directory_median_seconds"] = median(r["no_directory_seconds"])
+        out["startup"] = startup_scenario(dbs, runs)
+    return {**out.pop("after"), "before": out.get("before"), "startup": out["startup"]}
+
+
+COMMANDS = {  # what a user runs, each a whole process against the no-op scenario's warehouse
+    "openai-usage --help": ["--help"],
+    "load --help": ["load", "--help"],
+    "status": ["status", "--db", "{db}"],
+    "report": ["report", "--db", "{db}"],
+    "views (already current)": ["views", "--db", "{db}"],
+}
+
+
+def startup_scenario(dbs: dict[str, Path], runs: int) -> dict:
+    """Whole-process time per command, and the time its imports take (python -X importtime, summed)."""
+    out: dict = {}
+    for name, args in COMMANDS.items():
+        for _ in range(runs):
+            for version, py in VERSIONS.items():
+                cmd = [py, "-m", "openai_usage.cli", *(a.format(db=dbs[version]) for a in args)]
+                m = run(cmd, ENV)  # status may exit 1 (stale data): the time is what is measured
+                r = out.setdefault(name, {}).setdefault(version, {"seconds": []})
+                r["seconds"].append(m.seconds)
+        for version, py in VERSIONS.items():
+            cmd = [py, "-X", "importtime", "-m", "openai_usage.cli", *(a.format(db=dbs[version]) for a in args)]
+            err = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **ENV}).stderr
+            us = sum(int(line.split("|")[0].split(":")[1]) for line in err.splitlines()
+                     if line.startswith("import time:") and line.split("|")[0].split(":")[1].strip().isdigit())
+            r = out[name][version]
+            r.update(median_seconds=median(r["seconds"]), import_seconds=us / 1e6)
+    return out
 
 
 def fmt(x: float, unit: str = "") -> str:
     if x >= 100_000:
         return f"{x:,.0f}{unit}"
     return f"{x:,.2f}{unit}" if x < 100 else f"{x:,.0f}{unit}"
+
+
+def _change(before: float, after: float) -> str:
+    return f"{(after - before) / before * 100:+.0f}%"
 
 
 def write_markdown(res: dict) -> str:
@@ -229,6 +299,12 @@ def write_markdown(res: dict) -> str:
              "| | rows | seconds | rows/s | peak RSS | vs this pipeline |", "|---|---:|---:|---:|---:|---:|",
              f"| this pipeline (whole `openai-usage load` process) | {p['rows']:,} | {fmt(p['median_seconds'])} | "
              f"{fmt(p['rows_per_s'])} | {p['max_peak_rss_mb']:.0f} MB | 1× |"]
+    if c1.get("before"):
+        b = c1["before"]
+        label = res.get("before_label", "earlier version")
+        lines.append(f"| before ({label}), same runs alternating | {b['rows']:,} | "
+                     f"{fmt(b['median_seconds'])} | {fmt(b['rows_per_s'])} | {b['max_peak_rss_mb']:.0f} MB | "
+                     f"pipeline {b['median_seconds'] / p['median_seconds']:.2f}× faster |")
     if "floor" in c1:
         f = c1["floor"]
         lines.append(f"| floor: orjson + Arrow + DuckDB insert, no HTTP/dlt (work only) | {p['rows']:,} | "
@@ -243,27 +319,46 @@ def write_markdown(res: dict) -> str:
                      f"{p['rows_per_s'] / dd['rows_per_s']:.0f}× faster |")
     if c5:
         q = c5["pipeline"]
-        lines += ["", "## Memory against range length", "", "| rows | days (hourly) | seconds | rows/s | peak RSS |",
-                  "|---:|---:|---:|---:|---:|",
-                  f"| {p['rows']:,} | {c1['days']} | {fmt(p['median_seconds'])} | {fmt(p['rows_per_s'])} | "
-                  f"{p['max_peak_rss_mb']:.0f} MB |",
-                  f"| {q['rows']:,} | {c5['days']} | {fmt(q['median_seconds'])} | {fmt(q['rows_per_s'])} | "
-                  f"{q['max_peak_rss_mb']:.0f} MB |"]
+        lines += ["", "## Memory against range length", "",
+                  "| rows | days (hourly) | seconds | rows/s | peak RSS | before: seconds, peak RSS |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for c, r in ((c1, p), (c5, q)):
+            b = c.get("before")
+            lines.append(f"| {r['rows']:,} | {c['days']} | {fmt(r['median_seconds'])} | {fmt(r['rows_per_s'])} | "
+                         f"{r['max_peak_rss_mb']:.0f} MB | "
+                         + (f"{fmt(b['median_seconds'])} s, {b['max_peak_rss_mb']:.0f} MB |" if b else "|"))
+    lat_p = lat["pipeline"]["median_seconds"]
     lines += ["", f"## Latency-bound backfill ({lat['latency_ms']} ms ± {lat['jitter_ms']} ms per request, "
-              f"a year of daily + a month of hourly, all endpoints)", "",
+              f"a year of daily + a month of hourly, all endpoints, the default {lat['concurrency']} in flight)", "",
               "| | seconds | vs request floor |", "|---|---:|---:|",
               f"| request floor: {lat['fewest_requests']} requests × {lat['latency_ms']} ms ÷ {lat['concurrency']} "
               f"in flight | {fmt(lat['request_floor_seconds'])} | 1× |",
-              f"| this pipeline (two `load` processes: 1d then 1h) | {fmt(lat['pipeline']['median_seconds'])} | "
-              f"{lat['pipeline']['median_seconds'] / lat['request_floor_seconds']:.2f}× |"]
+              f"| this pipeline (one `load --bucket-width 1d,1h` process) | {fmt(lat_p)} | "
+              f"{lat_p / lat['request_floor_seconds']:.2f}× |"]
+    if lat.get("before"):
+        b = lat["before"]["median_seconds"]
+        lines.append(f"| before: two `load` processes, 1d then 1h, same runs alternating | {fmt(b)} | "
+                     f"{b / lat['request_floor_seconds']:.2f}× (pipeline {b / lat_p:.2f}× faster) |")
     if "cookbook" in lat:
-        lines.append(f"| baseline 1: cookbook | {fmt(lat['cookbook']['seconds'])} | "
+        lines.append(f"| baseline 1: cookbook (sequential, default page size) | {fmt(lat['cookbook']['seconds'])} | "
                      f"{lat['cookbook']['seconds'] / lat['request_floor_seconds']:.1f}× (pipeline "
-                     f"{lat['cookbook']['seconds'] / lat['pipeline']['median_seconds']:.1f}× faster) |")
+                     f"{lat['cookbook']['seconds'] / lat_p:.1f}× faster) |")
     lines += ["", "## Incremental run with nothing new (whole process, 90-day daily warehouse)", "",
-              f"median {noop['median_seconds']:.2f} s with the organization directory refreshed (the default; runs: "
-              f"{', '.join(f'{x:.2f}' for x in noop['seconds'])}); with `--no-directory` "
-              f"{noop.get('no_directory_median_seconds', float('nan')):.2f} s"]
+              "| | directory refreshed (default) | `--no-directory` |", "|---|---:|---:|",
+              f"| this pipeline | {noop['median_seconds']:.2f} s (runs "
+              f"{', '.join(f'{x:.2f}' for x in noop['seconds'])})"
+              f" | {noop['no_directory_median_seconds']:.2f} s |"]
+    if noop.get("before"):
+        b = noop["before"]
+        lines.append(f"| before | {b['median_seconds']:.2f} s ({_change(b['median_seconds'], noop['median_seconds'])})"
+                     f" | {b['no_directory_median_seconds']:.2f} s |")
+    if noop.get("startup"):
+        lines += ["", "## Start-up per command (whole process; imports as summed by `python -X importtime`)", "",
+                  "| command | seconds | imports | before: seconds | before: imports |", "|---|---:|---:|---:|---:|"]
+        for name, r in noop["startup"].items():
+            a, b = r["after"], r.get("before")
+            lines.append(f"| `{name}` | {a['median_seconds']:.2f} | {a['import_seconds']:.2f} | "
+                         + (f"{b['median_seconds']:.2f} | {b['import_seconds']:.2f} |" if b else "| |"))
     if "serving" in c1:
         lines += ["", "## Simulator serving rate (raw pages, warm cache, plain httpx client)", "",
                   "| connections | pages/s | result rows/s | MB/s |", "|---:|---:|---:|---:|"]
@@ -272,38 +367,22 @@ def write_markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cookbook_only(tmp: Path) -> dict:
-    """Re-measure only the cookbook baseline of the CPU-bound scenario (same org and range)."""
-    start = NOW - NOW % DAY - 11 * DAY
-    with simulator("--scale", "25", "--days", "13") as url:
-        check(run(load_cmd(url, tmp / "warm.duckdb", start, "1h"), ENV), "warm-up")
-        bench = ROOT / "bench"
-        m = check(run([BASELINE_PY, str(bench / "peak.py"), str(bench / "cookbook.py"), "--base-url", url,
-                       "--key", ADMIN, "--db", str(tmp / "cookbook.duckdb"), "--start", str(start), "--end",
-                       str(ceil(NOW + 1, "1h")), "--width", "1h"]), "cookbook baseline")
-        rows = rows_in(tmp / "cookbook.duckdb")
-    return {"seconds": m.seconds, "rows": rows, "rows_per_s": rows / m.seconds, "peak_rss_mb": m.peak_rss_mb}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small scenarios, one run each, no baselines")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--cookbook-only", action="store_true", help="re-measure the CPU-bound cookbook baseline")
+    ap.add_argument("--before", metavar="PYTHON", help="also measure the version installed for this interpreter")
+    ap.add_argument("--before-label", default="earlier version", help="what --before is, e.g. a commit")
     a = ap.parse_args()
-    if a.cookbook_only:
-        res = json.loads((RESULTS / "results.json").read_text())
-        with tempfile.TemporaryDirectory(prefix="bench-") as d:
-            res["cpu_1m"]["cookbook"] = cookbook_only(Path(d))
-        (RESULTS / "results.json").write_text(json.dumps(res, indent=1))
-        (RESULTS / "results.md").write_text(write_markdown(res))
-        print(write_markdown(res))
-        return
+    if a.before:
+        VERSIONS["before"] = a.before
     runs = 1 if a.quick else a.runs
     RESULTS.mkdir(parents=True, exist_ok=True)
     res: dict = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                  "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-                 "command": "make bench" + (" (quick)" if a.quick else ""), "runs": runs}
+                 "command": "make bench" + (" (quick)" if a.quick else "")
+                 + (f" with BEFORE={a.before_label}" if a.before else ""),
+                 "runs": runs, "before_label": a.before_label}
     with tempfile.TemporaryDirectory(prefix="bench-") as d:
         tmp = Path(d)
         print("CPU-bound, ~1M rows ...", flush=True)
@@ -312,8 +391,8 @@ def main() -> None:
             print("CPU-bound, ~5M rows ...", flush=True)
             res["cpu_5m"] = cpu_scenario(tmp, 55, 25, 1, baselines=False)
         print("latency-bound ...", flush=True)
-        res["latency"] = latency_scenario(tmp, runs, 8, baselines=not a.quick)
-        print("incremental no-op ...", flush=True)
+        res["latency"] = latency_scenario(tmp, runs, baselines=not a.quick)
+        print("incremental no-op and start-up per command ...", flush=True)
         res["noop"] = noop_scenario(tmp, 5)
     (RESULTS / "results.json").write_text(json.dumps(res, indent=1))
     md = write_markdown(res)

@@ -134,29 +134,46 @@ def openai_usage_source(
     state = dlt.current.source_state() if pipeline_ctx.is_active() else {}
     stored, resumes = positions(state), resume_points(state)
     cat = catalogue.endpoints()
-    held: dict[tuple[str, str, str], tuple[int, int]] = {}
+    held: dict[tuple[str, str, str], tuple[int, int]] | None = None  # None: not asked (positions decide)
     if pipeline_ctx.is_active() and not all(settled(opts, stored, o.name, resumes) for o in organizations):
         held = held_buckets(pipeline_ctx.pipeline(), sorted({cat[e].table for e in opts.endpoints}))
     isolate = len(organizations) > 1
     planned: list[tuple[Organization, list[EndpointPlan]]] = []
     for org in organizations:
-        plans, notes = plan_endpoints(opts, clock, stored, held, org.name, resumes)
+        plans, notes = plan_endpoints(opts, clock, stored, held or {}, org.name, resumes)
         run.notes += notes
         run.backfill = run.backfill or any(p.end is not None and not p.resumed for p in plans)
         planned.append((org, plans))
     wanted = [w for _, plans in planned for w in _rereads(plans, opts, state, clock)]
     snapshots = held_rows(pipeline_ctx.pipeline(), wanted) if state else {}
+    fresh = _fresh_tables(planned, held, clock) if held is not None and not table_format else set()
     resources = []
     for org, plans in planned:
         client = UsageClient(org.api_key, org.base_url, timeout=timeout, max_attempts=max_attempts,
                              max_backoff=max_backoff, concurrency=opts.concurrency, stats=run.stats)
         resources += [usage_resource(cat[p.name], p, client, opts, now=clock, summary=run, progress=progress,
+                                     append=cat[p.name].table in fresh,
                                      snapshot=snapshots.get((org.name, cat[p.name].table, p.width)),
                                      isolate=isolate, table_format=table_format) for p in plans]
         if directory:
             resources += directory_resources(client, now=clock, concurrency=opts.concurrency, summary=run,
                                              organization=org.name, table_format=table_format)
     return resources
+
+
+def _fresh_tables(planned: list[tuple[Organization, list[EndpointPlan]]],
+                  held: dict[tuple[str, str, str], tuple[int, int]], now: int) -> set[str]:
+    """Tables that hold no bucket in any range this run reads into them (a first load, a new organization's, an
+    older backfill): delete-insert would delete nothing there, so their rows are appended, one copy instead of two."""
+    cat = catalogue.endpoints()
+    tables = {cat[p.name].table for _, plans in planned for p in plans}
+    for _, plans in planned:
+        for p in plans:
+            oldest, newest = held.get((p.organization, cat[p.name].table, p.width), (None, None))
+            hi = p.end if p.end is not None else ceil(now + 1, p.width)
+            if oldest is not None and newest >= floor(p.initial, p.width) and oldest < hi:
+                tables.discard(cat[p.name].table)
+    return tables
 
 
 def _rereads(plans: list[EndpointPlan], opts: Options, state: dict[str, Any], now: int) -> list[Wanted]:
@@ -180,7 +197,7 @@ def _rereads(plans: list[EndpointPlan], opts: Options, state: dict[str, Any], no
 
 def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: Options, *, now: int,
                    summary: RunSummary, progress: Progress | None = None, snapshot: Snapshot | None = None,
-                   isolate: bool = False, table_format: str | None = None) -> DltResource:
+                   isolate: bool = False, table_format: str | None = None, append: bool = False) -> DltResource:
     """One endpoint at one width of one organization: dlt's incremental on `start_time`, merged by replacing whole
     buckets. With `isolate` (several organizations in the run) a failure ends this organization's part of the run,
     not the run: it is recorded in the summary, and the next run reads again from where this one began."""
@@ -190,7 +207,7 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
 
     # A Delta table has no delete-insert: rows are appended, and `lake.replace_buckets` keeps each bucket's newest.
     replace = {"write_disposition": lake.APPEND, "table_format": table_format} if table_format else {
-        "write_disposition": MERGE_BUCKETS, "merge_key": BUCKET_KEY}
+        "write_disposition": "append" if append else MERGE_BUCKETS, "merge_key": BUCKET_KEY}
 
     @dlt.resource(name=resource_name(ep, width, org), table_name=ep.table, columns=dlt_hints(ep.arrow_schema()),
                   parallelized=True, **replace)

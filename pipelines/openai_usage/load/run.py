@@ -106,7 +106,7 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
     t0 = time.monotonic()
     wh = req.warehouse
     summary = RunSummary()
-    with load_lock(wh):
+    with load_lock(wh), wh.session():
         with lake.load_id_column() if wh.lake else nullcontext():  # a lake's pending package is normalized here
             pipeline = finish_interrupted(wh.pipeline(), wh)
         # The source plans from the pipeline's state, so it is synced with the warehouse's first, as dlt's `run`
