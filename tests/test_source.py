@@ -43,12 +43,15 @@ def test_the_source_in_a_plain_dlt_pipeline_loads_the_truth_and_continues_from_i
     assert total == truth.grand_total(org, "costs", "amount_value", start)  # exact to the last digit
     # names came with it: the directory tables are in the same dataset
     assert query(db, "select count(*) from openai_spend.projects")[0][0] == len(org.projects)
+    # a first load holds no bucket it reads: appended (one copy of the rows); re-reads below replace whole buckets
+    assert pipeline.default_schema.get_table("usage_completions")["write_disposition"] == "append"
 
     # The next day, a second run of the same pipeline re-reads only the window before its stored position.
     before = {n: warehouse_rows(db, n, dataset="openai_spend") for n in ALL}
     sandbox.stats.clear()
     pipeline.run(openai_usage_source(directory=False))
     assert sandbox.stats["buckets"] == 10 * 2 + 4  # usage: yesterday and today; costs: three days and today
+    assert pipeline.default_schema.get_table("usage_completions")["write_disposition"] == "merge"
     assert {n: warehouse_rows(db, n, dataset="openai_spend") for n in ALL} == before
     org.clock.advance(DAY)
     monkeypatch.setenv("OPENAI_USAGE_NOW", str(NOW + DAY))
@@ -137,3 +140,42 @@ def test_the_source_over_several_windows_short_pages_and_later_page_faults(tmp_p
             pipeline.run(openai_usage_source(endpoints=names, bucket_width="1h", base_url=sb.url, now=run_now,
                                              directory=False, max_backoff=0.05))
             matches()
+
+
+def test_only_tables_that_hold_none_of_the_ranges_read_are_appended() -> None:
+    """Appending instead of delete-insert is only for tables where the delete would find nothing: no bucket of the
+    same organization and width inside any range the run reads into the table."""
+    from openai_usage.plan import EndpointPlan
+    from openai_usage.source import _fresh_tables
+
+    d = midnight(NOW) - 30 * DAY
+    held = {("default", "usage_completions", "1d"): (d + 10 * DAY, d + 20 * DAY),
+            ("acme", "usage_embeddings", "1d"): (d, d + 29 * DAY),
+            ("default", "usage_images", "1h"): (d, d + 29 * DAY)}
+
+    def fresh(*plans: EndpointPlan) -> set[str]:
+        return _fresh_tables([(None, list(plans))], held, NOW)  # type: ignore[list-item]
+
+    assert fresh(EndpointPlan("completions", "1d", d + 21 * DAY)) == {"usage_completions"}  # after the newest
+    assert fresh(EndpointPlan("completions", "1d", d + 20 * DAY)) == set()  # the newest bucket is read again
+    assert fresh(EndpointPlan("completions", "1d", d, d + 10 * DAY)) == {"usage_completions"}  # older backfill
+    assert fresh(EndpointPlan("completions", "1d", d, d + 11 * DAY)) == set()  # reaches the oldest held
+    assert fresh(EndpointPlan("completions", "1d", 0)) == set()  # a stored position: re-reads what is held
+    # one organization's or width's buckets never make another's range a replacement
+    assert fresh(EndpointPlan("embeddings", "1d", d)) == {"usage_embeddings"}
+    assert fresh(EndpointPlan("images", "1d", d)) == {"usage_images"}
+    # a table is appended only when no range read into it overlaps
+    assert fresh(EndpointPlan("completions", "1d", d + 21 * DAY), EndpointPlan("completions", "1h", d)) == \
+        {"usage_completions"}
+    assert fresh(EndpointPlan("images", "1d", d), EndpointPlan("images", "1h", d + 5 * DAY)) == set()
+
+
+def test_parts_are_handed_to_dlt_joined_unless_their_extra_columns_disagree() -> None:
+    import pyarrow as pa
+
+    from openai_usage.source import _joined
+
+    a = pa.table({"x": [1], "extra": [1]})
+    joined = list(_joined([a, pa.table({"x": [2]})]))  # a part without the unknown field: nulls there
+    assert [t.to_pydict() for t in joined] == [{"x": [1, 2], "extra": [1, None]}]
+    assert [t.num_rows for t in _joined([a, pa.table({"x": [3], "extra": ["s"]})])] == [1, 1]  # dlt evolves
