@@ -1,0 +1,85 @@
+"""Several bucket widths in one run, and requests in flight: short pages split into windows of their own, the
+run's request slots kept busy. Every figure is checked against the simulator's ground truth."""
+
+from __future__ import annotations
+
+from openai_usage.simulator import Sandbox
+
+from .conftest import ADMIN, DAY, NOW, load, midnight, query
+from .helpers import assert_matches_truth, truth_rows, warehouse_rows
+from .test_cli import one_line_error, run
+
+HOUR = 3600
+PAIR = ["embeddings", "costs"]  # a usage endpoint (1d and 1h) and costs (1d only)
+
+
+def _held(db, table: str, width: str) -> list[int]:
+    return [r[0] for r in query(db, f"select distinct epoch(start_time)::bigint from openai_usage.{table} "
+                                    f"where bucket_width = '{width}' order by 1")]
+
+
+def test_one_run_at_1d_1h_loads_exactly_what_a_1d_run_then_a_1h_run_load(org, tmp_path):
+    start = midnight(NOW) - 5 * DAY
+    both, apart = tmp_path / "both.duckdb", tmp_path / "apart.duckdb"
+    with Sandbox(org) as sb:
+        s = load(sb, both, start=start, endpoints=PAIR, bucket_width="1d,1h", directory=False)
+        costs_buckets = sb.stats["buckets"]
+        load(sb, apart, start=start, endpoints=PAIR, bucket_width="1d", directory=False)
+        load(sb, apart, start=start, endpoints=PAIR, bucket_width="1h", directory=False)
+    # costs offer only 1d: read once, not once per width
+    assert set(s.tables) == {"usage_embeddings (1d)", "usage_embeddings (1h)", "costs"}
+    assert s.tables["costs"].buckets == 6
+    assert s.tables["usage_embeddings (1d)"].buckets == 6
+    assert s.tables["usage_embeddings (1h)"].buckets == 5 * 24 + 14
+    assert costs_buckets == 6 + 6 + 5 * 24 + 14  # every bucket the run was served, each once
+    for name, width in (("embeddings", "1d"), ("embeddings", "1h"), ("costs", "1d")):
+        got = warehouse_rows(both, name, width)
+        assert got == warehouse_rows(apart, name, width), (name, width)
+        assert got == truth_rows(org, name, start, None, width), (name, width)
+    assert warehouse_rows(both, "costs", "1h") == {}
+
+
+def test_a_second_plain_run_continues_both_positions(org, db):
+    start = midnight(NOW) - 4 * DAY
+    with Sandbox(org) as sb:
+        load(sb, db, start=start, endpoints=PAIR, bucket_width="1d,1h", directory=False)
+        org.clock.advance(5 * HOUR)  # 18:20: five more hours, the same day
+        again = load(sb, db, endpoints=PAIR, bucket_width=["1d", "1h"], directory=False)
+    # each position re-read its own window: 1d usage the last day and today, 1h the last 24 hours up to now,
+    # costs its last three days and today
+    assert again.tables["usage_embeddings (1d)"].buckets == 2
+    assert again.tables["usage_embeddings (1h)"].buckets == 24 + 6
+    assert again.tables["costs"].buckets == 4
+    assert not again.backfill
+    assert_matches_truth(db, org, "embeddings", start, width="1d")
+    assert_matches_truth(db, org, "embeddings", start, width="1h")
+    assert_matches_truth(db, org, "costs", start)
+    assert _held(db, "usage_embeddings", "1h") == list(range(start, midnight(NOW) + 19 * HOUR, HOUR))
+
+
+def test_a_dated_first_load_at_two_widths_then_plain_loads_leave_no_gap_in_either(org, db):
+    old = midnight(NOW) - 36 * DAY  # older than the 30 days a plain first load reads
+    with Sandbox(org) as sb:
+        load(sb, db, start=old, end=old + 2 * DAY, endpoints=PAIR, bucket_width="1d,1h", directory=False)
+        s = load(sb, db, endpoints=PAIR, bucket_width="1d,1h", directory=False)
+        assert any("usage_embeddings (1h)" in n and "no day is skipped" in n for n in s.notes), s.notes
+        assert any("usage_embeddings (1d)" in n and "no day is skipped" in n for n in s.notes), s.notes
+        assert _held(db, "usage_embeddings", "1d") == list(range(old, midnight(NOW) + DAY, DAY))
+        assert _held(db, "costs", "1d") == list(range(old, midnight(NOW) + DAY, DAY))
+        assert _held(db, "usage_embeddings", "1h") == list(range(old, midnight(NOW) + 14 * HOUR, HOUR))
+        again = load(sb, db, endpoints=PAIR, bucket_width="1d,1h", directory=False)
+    assert again.tables["usage_embeddings (1d)"].buckets == 2 and again.tables["costs"].buckets == 4
+    assert again.tables["usage_embeddings (1h)"].buckets == 25
+    assert_matches_truth(db, org, "embeddings", old, width="1d")
+    assert_matches_truth(db, org, "embeddings", old, width="1h")
+    assert_matches_truth(db, org, "costs", old)
+
+
+def test_a_bad_width_in_the_list_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    db = tmp_path / "w.duckdb"
+    p = run(["load", "--db", str(db), "--base-url", "http://127.0.0.1:9/v1", "--bucket-width", "1d,2h"], key=ADMIN,
+            cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    line = one_line_error(p)
+    assert "2h" in line and len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1
+    assert list(tmp_path.iterdir()) == []  # no warehouse, no dlt folder
