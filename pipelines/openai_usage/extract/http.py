@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -197,12 +197,14 @@ class UsageClient:
         return RequestRejected(f"{path} answered {status}: {message}", status, param)
 
     # ---------------------------------------------------------------- pagination
-    def pages(self, ep: Endpoint, params: list[tuple[str, Any]], max_pages: int) -> Iterator[list[dict[str, Any]]]:
+    def pages(self, ep: Endpoint, params: list[tuple[str, Any]], max_pages: int,
+              after_first: Callable[[list[int]], bool] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Every bucket of the query, in groups, each bucket exactly once.
 
         Follows has_more/next_page, resending the query unchanged plus the cursor. A page that fails
         halfway is fetched again and the buckets already handed on are skipped, so a retry can never
-        duplicate rows.
+        duplicate rows. When the first page says has_more, `after_first` is given the start times of its buckets;
+        if it answers True, the caller reads the rest of the query some other way and the cursor is not followed.
         """
         exact = any(c.type.startswith("decimal") for c in ep.metrics)
         cursor: str | None = None
@@ -232,6 +234,9 @@ class UsageClient:
             self.stats.add("pages")
             next_page = meta.get("next_page")
             if not meta.get("has_more") or not next_page:
+                return
+            if cursor is None and after_first is not None and after_first(
+                    sorted(t for t in emitted if isinstance(t, int))):
                 return
             if next_page in seen:
                 raise PaginationError(f"{ep.path} repeated the page cursor; stopping rather than looping")

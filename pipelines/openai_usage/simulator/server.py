@@ -175,6 +175,7 @@ class Sandbox:
         self.page_buckets = page_buckets  # like the real API, answer with fewer buckets than `limit` asked for
         self.stats: Counter = Counter()
         self.in_flight = 0
+        self.served_on_page: dict[tuple[str, str, int], int] = {}  # (endpoint, width, bucket start) -> page number
         # time-weighted requests in flight: the area under the in-flight curve from the first request on
         self._area, self._first, self._changed = 0.0, None, None
         self._rng = random.Random(self.org.seed)
@@ -420,8 +421,11 @@ class Sandbox:
                      for a in range(tail, tail + q.limit * width, width)]
             return orjson.dumps({"object": "page", "data": empty, "has_more": True,
                                  "next_page": q.cursor(0, "poison")})
-        size = min(q.limit, self.page_buckets or q.limit, self.faults.size("short") if "short" in hits else q.limit)
+        size = min(q.limit, self.page_buckets or q.limit,
+                   self.faults.size("short", hits) if "short" in hits else q.limit)
         chunk = edges[index: index + size]
+        for a, _ in chunk:  # where each bucket was served: the page of its query (1: the request without a cursor)
+            self.served_on_page[(q.ep.name, q.width, a)] = q.page_number
         parts = [self._bucket(org, q, a, b, now) for a, b in chunk]
         self.stats["buckets"] += len(parts)
         more = index + size < len(edges)
