@@ -3,7 +3,8 @@ run's request slots kept busy. Every figure is checked against the simulator's g
 
 from __future__ import annotations
 
-from openai_usage.simulator import Sandbox
+from openai_usage.simulator import Org, Sandbox, truth
+from openai_usage.simulator.faults import FaultPlan
 
 from .conftest import ADMIN, DAY, NOW, load, midnight, query
 from .helpers import assert_matches_truth, truth_rows, warehouse_rows
@@ -83,3 +84,38 @@ def test_a_bad_width_in_the_list_is_one_line_exit_2_and_writes_nothing(tmp_path)
     line = one_line_error(p)
     assert "2h" in line and len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1
     assert list(tmp_path.iterdir()) == []  # no warehouse, no dlt folder
+
+
+# ------------------------------------------------------------------------------------------------ short pages
+def test_short_pages_of_a_long_costs_range_run_several_at_once_to_exact_totals(org, db):
+    """Costs answer a few buckets a page whatever `limit` asks: the rest of the window is cut into fresh windows of
+    that length, read concurrently, instead of one cursor after another."""
+    start = midnight(NOW) - 35 * DAY  # five weeks: one window of 36 daily buckets, 3 a page
+    with Sandbox(org, page_buckets=3, latency_ms=60) as sb:
+        s = load(sb, db, start=start, endpoints=["costs"], directory=False, concurrency=4)
+        assert sb.stats["peak_in_flight"] == 4  # the slots the run has, all in use at once
+        # each bucket asked for once (12 pages), besides the first request, refused for its group_by=api_key_id
+        assert s.pages == 12 and sb.stats["requests"] == s.pages + s.retries == 13
+        assert s.refused_group_by == {"api_key_id"}
+        assert max(sb.served_on_page.values()) == 1  # no cursor followed: every page is a fresh query's first
+    assert s.stats.counts["split_windows"] == 11
+    assert s.tables["costs"].buckets == 36
+    assert_matches_truth(db, org, "costs", start)
+    assert query(db, "select sum(amount_value) from openai_usage.costs")[0][0] == truth.grand_total(
+        org, "costs", "amount_value", start)
+
+
+def test_short_pages_with_the_costs_quirk_and_a_quiet_week_still_load_exactly(db):
+    quiet = (midnight(NOW) - 14 * DAY, midnight(NOW) - 7 * DAY)
+    org = Org(seed=4, days=40, now=NOW, quiet=(quiet,))
+    start = midnight(NOW) - 25 * DAY
+    with Sandbox(org, page_buckets=3, latency_ms=20, faults=FaultPlan.parse(["costs_quirk"])) as sb:
+        s = load(sb, db, start=start, endpoints=["costs", "embeddings"], directory=False)
+        # the simulator's quirk ends every costs query (each window cut from a short page too): has_more on its
+        # last page, empty pages past the data, then a refused cursor; each is the end of data, not an error
+        assert s.stats.counts["quirk_end_of_data"] >= 1 and s.stats.counts["split_windows"] > 0
+        load(sb, db, endpoints=["costs", "embeddings"], directory=False)
+    assert_matches_truth(db, org, "costs", start)
+    assert_matches_truth(db, org, "embeddings", start)
+    assert query(db, f"select count(*) from openai_usage.costs where epoch(start_time) > {quiet[1]}")[0][0] > 0
+    assert query(db, "select max(start_time) from openai_usage.costs")[0][0].timestamp() == midnight(NOW)
