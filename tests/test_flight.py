@@ -3,6 +3,7 @@ run's request slots kept busy. Every figure is checked against the simulator's g
 
 from __future__ import annotations
 
+from openai_usage import catalogue
 from openai_usage.simulator import Org, Sandbox, truth
 from openai_usage.simulator.faults import FaultPlan
 
@@ -119,3 +120,18 @@ def test_short_pages_with_the_costs_quirk_and_a_quiet_week_still_load_exactly(db
     assert_matches_truth(db, org, "embeddings", start)
     assert query(db, f"select count(*) from openai_usage.costs where epoch(start_time) > {quiet[1]}")[0][0] > 0
     assert query(db, "select max(start_time) from openai_usage.costs")[0][0].timestamp() == midnight(NOW)
+
+
+# ------------------------------------------------------------------------------------------------ slots
+def test_every_endpoint_at_two_widths_reaches_exactly_the_concurrency(org, db):
+    """Every endpoint at 1d and 1h with the directory: the run's requests in flight reach --concurrency and never
+    pass it, and what arrives is exactly the truth (pages decoded after their slot is freed included)."""
+    start = midnight(NOW) - 9 * DAY
+    with Sandbox(org, latency_ms=40) as sb:
+        s = load(sb, db, start=start, bucket_width="1d,1h", concurrency=3)
+        assert sb.stats["peak_in_flight"] == 3
+    for name in catalogue.endpoints():
+        for width in catalogue.endpoints()[name].widths[:2]:
+            assert_matches_truth(db, org, name, start, width=width)
+            assert s.tables[catalogue.endpoints()[name].table if name == "costs" else
+                            f"{catalogue.endpoints()[name].table} ({width})"].buckets > 0
