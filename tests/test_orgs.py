@@ -120,11 +120,13 @@ def test_one_organization_failing_part_way_keeps_what_it_read_and_reads_it_again
                                                                                          monkeypatch):
     """acme has its own base URL: a second simulator that fails its completions on every second page. The default
     organization loads whole; acme's run stops, and the next run re-reads acme from where the failed one began."""
-    failing = FaultPlan.parse(["500:page=2,only=completions"], 0)
-    with Sandbox(org) as sb, Sandbox(acme, admin_keys=(ACME_KEY,), page_buckets=7, faults=failing) as sb_acme:
+    start = midnight(NOW) - 35 * DAY
+    # The first window's first page holds 14 days, so the rest of it is cut into windows of 14; those answer 7 a
+    # page, so each has a second page (a window cut from a short page is read as fresh queries otherwise).
+    failing = FaultPlan.parse([f"short:size=14,window={start}", "short:size=7", "500:page=2,only=completions"], 0)
+    with Sandbox(org) as sb, Sandbox(acme, admin_keys=(ACME_KEY,), faults=failing) as sb_acme:
         monkeypatch.setenv(ENV_KEY, ACME_KEY)
         monkeypatch.setenv(ENV_URL, sb_acme.url)
-        start = midnight(NOW) - 35 * DAY
         summary = load(sb, db, start=start, max_attempts=1)
         assert list(summary.failed) == ["acme"], summary.failed
         for ep in ("completions", "costs"):

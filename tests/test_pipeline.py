@@ -293,50 +293,64 @@ def test_short_pages_are_followed_by_cursor_to_exact_totals(org, db):
 HOURLY_START = midnight(NOW) - 8 * DAY  # 206 hourly buckets: two windows of up to 168 per endpoint
 
 
-def _positions_on_page(start: int, width: int, per_window: int, per_page: int, page: int) -> set[int]:
-    """Bucket starts that the API serves on `page` (1-based) of each window, when every page holds `per_page`."""
-    out = set()
-    for a in range(start, midnight(NOW) + DAY, per_window * width):
-        lo = a + (page - 1) * per_page * width
-        out |= set(range(lo, min(lo + per_page * width, a + per_window * width), width))
+# Windows whose pages still come short after the first: the query at HOURLY_START answers its first page with 48
+# buckets, so the rest of that window is cut into windows of 48, and those (like every other query) answer 12 a
+# page, so each pages on by cursor (pages 2, 3, 4) and later-page faults land on them.
+STILL_PAGING = [f"short:size=48,window={HOURLY_START}", "short:size=12"]
+
+
+def _served_on(sb: Sandbox, page: int, width: str = "1h") -> dict[str, set[int]]:
+    """Bucket starts the simulator served on `page` of their query, per endpoint (its own record, not ours)."""
+    out: dict[str, set[int]] = {}
+    for (name, w, start), p in sb.served_on_page.items():
+        if w == width and p == page:
+            out.setdefault(name, set()).add(start)
     return out
 
 
 def test_unknown_kinds_fields_and_shapes_on_later_pages_of_every_window_load_exactly(org, db):
     """An unknown result kind on page 2 once crashed the load (the quarantine's hints leaked into the resource);
-    here every window has 2-7 short pages, and page 2 brings unknown kinds, page 3 unknown fields, page 4 the
-    legacy `result` shape, on every usage endpoint at once, then on costs over several pages."""
-    rules = ["short:size=24", "unknown_object:page=2", "extra_fields:page=3", "legacy_result:page=4"]
+    here windows page on by cursor, and page 2 brings unknown kinds, page 3 unknown fields, page 4 the legacy
+    `result` shape, on every usage endpoint at once, then on costs over several pages."""
+    rules = [*STILL_PAGING, "unknown_object:page=2", "extra_fields:page=3", "legacy_result:page=4"]
     with Sandbox(org, faults=FaultPlan.parse(rules)) as sb:
         s = load(sb, db, start=HOURLY_START, bucket_width="1h", directory=False)
         for name in ALL:
             assert_matches_truth(db, org, name, HOURLY_START, width="1d" if name == "costs" else "1h")
-        # the quarantine holds exactly the unknown results of page 2 of every window: one per non-empty bucket
-        page2 = _positions_on_page(HOURLY_START, 3600, 168, 24, 2)
+        # the quarantine holds exactly the unknown results of page 2 of every query: one per non-empty bucket
+        page2 = _served_on(sb, 2)
+        assert all(page2.get(name) for name in ALL if name != "costs")
         want = {(name, b["start_time"]) for name in ALL if name != "costs"
                 for b in __import__("openai_usage.simulator.truth", fromlist=["buckets"]).buckets(
-                    org, name, HOURLY_START, None, "1h") if b["results"] and b["start_time"] in page2}
+                    org, name, HOURLY_START, None, "1h") if b["results"] and b["start_time"] in page2[name]}
         got = query(db, "select endpoint, epoch(start_time)::bigint, object from openai_usage._quarantine")
         assert {(e, t) for e, t, _ in got} == want and len(got) == len(want) == s.quarantined
         assert {o for _, _, o in got} == {"organization.usage.future_meter.result"}
         # unknown fields became columns, filled exactly where page 3 carried them
-        page3 = _positions_on_page(HOURLY_START, 3600, 168, 24, 3)
+        page3 = _served_on(sb, 3)["completions"]
         filled = {r[0] for r in query(db, "select distinct epoch(start_time)::bigint from "
                                           "openai_usage.usage_completions where organization_id is not null")}
         assert filled and filled <= page3
-        # costs: daily pages of 7 buckets, the unknown kind on page 2, then a plain run on top
-        load(sb, db, start=midnight(NOW) - 38 * DAY, endpoints=["costs"], directory=False)
-        assert_matches_truth(db, org, "costs", midnight(NOW) - 38 * DAY)
+    # costs: one query pages on by cursor (24 days a page at its first, 12 after the cut), the unknown kind on
+    # page 2, then a plain run on top
+    costs_start = midnight(NOW) - 38 * DAY
+    rules = [f"short:size=24,window={costs_start}", "short:size=12", "unknown_object:page=2"]
+    with Sandbox(org, faults=FaultPlan.parse(rules)) as sb:
+        load(sb, db, start=costs_start, endpoints=["costs"], directory=False)
+        assert _served_on(sb, 2, "1d")["costs"]
+        assert_matches_truth(db, org, "costs", costs_start)
         assert query(db, "select count(*) from openai_usage._quarantine where endpoint = 'costs'")[0][0] > 0
         load(sb, db, endpoints=["costs", "completions"], directory=False, bucket_width="1h")
     assert_matches_truth(db, org, "completions", HOURLY_START, width="1h")
-    assert_matches_truth(db, org, "costs", midnight(NOW) - 38 * DAY)
+    assert_matches_truth(db, org, "costs", costs_start)
 
 
 def test_transient_faults_on_a_later_page_of_one_window_are_retried_to_exact_totals(org, db):
     # each rule fires on every other request it targets, so a retry of the same page can succeed
-    rules = ["short:size=20", "500:page=3,every=2", "drop:page=5,every=2", f"429:window={HOURLY_START},every=3",
-             "truncate:page=2,every=2"]
+    # the first query's first page holds 84 buckets: the rest of its window (84 hours) is one window that pages on
+    # 20 at a time, to page 5
+    rules = [f"short:size=84,window={HOURLY_START}", "short:size=20", "500:page=3,every=2", "drop:page=5,every=2",
+             f"429:window={HOURLY_START},every=3", "truncate:page=2,every=2"]
     with Sandbox(org, faults=FaultPlan.parse(rules), retry_after="0") as sb:
         s = load(sb, db, start=HOURLY_START, bucket_width="1h", endpoints=["completions", "images", "costs"])
     assert s.retries >= 4
@@ -411,7 +425,7 @@ def test_a_fatal_error_in_one_endpoint_while_others_hold_every_slot_fails_and_ne
     old = signal.signal(signal.SIGALRM, hang)
     signal.alarm(120)
     try:
-        with Sandbox(org, faults=FaultPlan.parse(["short:size=12", "bad_cursor:only=images,page=2"])) as sb, \
+        with Sandbox(org, faults=FaultPlan.parse([*STILL_PAGING, "bad_cursor:only=images,page=2"])) as sb, \
                 pytest.raises(RequestRejected, match="page token is invalid"):
             load(sb, db, start=HOURLY_START, bucket_width="1h", concurrency=1, max_attempts=1)
     finally:

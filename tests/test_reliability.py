@@ -111,8 +111,10 @@ def test_bad_cursor_in_the_middle_of_a_window_fails_cleanly(tmp_path):
     org = Org(seed=22, days=60, now=NOW)
     db = tmp_path / "w.duckdb"
     start = midnight(NOW) - 50 * DAY
-    plan = FaultPlan.parse(["bad_cursor:only=embeddings"])
-    with Sandbox(org, faults=plan, page_buckets=10) as sb, pytest.raises(OpenAIUsageError) as e:
+    # The first window's first page holds 10 buckets, so the rest of it is cut into windows of 10; those answer 5
+    # a page, so each pages on by a cursor the server refuses.
+    plan = FaultPlan.parse([f"short:size=10,window={start}", "short:size=5", "bad_cursor:only=embeddings"])
+    with Sandbox(org, faults=plan) as sb, pytest.raises(OpenAIUsageError) as e:
         load(sb, db, start=start, endpoints=["embeddings"])
     assert "page token is invalid" in str(e.value)
     assert not db.exists() or not query(db, "select count(*) from information_schema.tables "

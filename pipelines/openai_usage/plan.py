@@ -26,7 +26,7 @@ class Options:
     """The source's arguments, checked and in the units the pipeline works in (Unix seconds)."""
 
     endpoints: tuple[str, ...]
-    bucket_width: str
+    widths: tuple[str, ...]  # every bucket width asked for, in the order given, each once
     start: int | None
     end: int | None
     reread: int | None  # seconds; None: each endpoint's own
@@ -34,7 +34,8 @@ class Options:
     concurrency: int
 
     @classmethod
-    def check(cls, *, endpoints: list[str] | None, bucket_width: str, start: TimeInput | None,
+    def check(cls, *, endpoints: list[str] | None, bucket_width: str | list[str] | tuple[str, ...],
+              start: TimeInput | None,
               end: TimeInput | None, reread: str | int | None, group_by: dict[str, Any] | None, concurrency: int,
               base_url: str) -> Options:
         """Bad input is refused here, in one line, before any request is sent."""
@@ -43,8 +44,7 @@ class Options:
         unknown = [e for e in chosen if e not in cat]
         if unknown:
             raise ConfigError(f"unknown endpoint {unknown[0]!r}; choose from: {', '.join(cat)}")
-        if bucket_width not in WIDTH_SECONDS:
-            raise ConfigError(f"unknown bucket width {bucket_width!r}; use 1d, 1h or 1m")
+        widths = parse_widths(bucket_width)
         lo = parse_time(start, "--start") if start is not None else None
         hi = parse_time(end, "--end") if end is not None else None
         if lo is not None and hi is not None and hi <= lo:
@@ -62,15 +62,35 @@ class Options:
         if concurrency < 1:
             raise ConfigError("--concurrency must be at least 1")
         check_base_url(base_url)
-        return cls(chosen, bucket_width, lo, hi, parse_duration(reread, "--reread") if reread is not None else None,
+        return cls(chosen, widths, lo, hi, parse_duration(reread, "--reread") if reread is not None else None,
                    groups, concurrency)
 
-    def width(self, ep: Endpoint) -> str:
-        return ep.width_for(self.bucket_width)
+    def widths_for(self, ep: Endpoint) -> tuple[str, ...]:
+        """The widths this endpoint is read at: each asked-for width it offers, else its own; each once (costs,
+        daily only, is read once however many widths are asked for)."""
+        return tuple(dict.fromkeys(ep.width_for(w) for w in self.widths))
+
+    def pairs(self) -> list[tuple[Endpoint, str]]:
+        """Every (endpoint, width) the run reads: one resource each, with its own incremental position."""
+        cat = catalogue.endpoints()
+        return [(cat[e], w) for e in self.endpoints for w in self.widths_for(cat[e])]
 
     def reread_for(self, ep: Endpoint) -> int:
         """Seconds before the stored position that a plain run reads again: the option, else the endpoint's own."""
         return self.reread if self.reread is not None else ep.reread
+
+
+def parse_widths(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """'1d', '1d,1h' or a list of widths -> the widths, in the order given, each once; anything else is refused in
+    one line."""
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    widths = tuple(dict.fromkeys(w.strip() for w in items if w.strip()))
+    if not widths:
+        raise ConfigError("--bucket-width: no width given; use 1d, 1h or 1m, or several as 1d,1h")
+    bad = [w for w in widths if w not in WIDTH_SECONDS]
+    if bad:
+        raise ConfigError(f"unknown bucket width {bad[0]!r}; use 1d, 1h or 1m, or several as 1d,1h")
+    return widths
 
 
 @dataclass(frozen=True)
@@ -116,8 +136,7 @@ def pipeline_positions(pipeline: Any, source_name: str = "openai_usage") -> dict
 def settled(opts: Options, held_positions: dict[str, Any], organization: str = DEFAULT_ORGANIZATION,
             resumes: dict[str, int] | None = None) -> bool:
     """A plain run whose endpoints all have a position: the positions alone decide, nothing else is asked."""
-    cat = catalogue.endpoints()
-    names = [resource_name(cat[e], opts.width(cat[e]), organization) for e in opts.endpoints]
+    names = [resource_name(ep, width, organization) for ep, width in opts.pairs()]
     return opts.start is None and all(held_positions.get(n) is not None and n not in (resumes or {}) for n in names)
 
 
@@ -150,7 +169,7 @@ def held_buckets(pipeline: Any, tables: list[str]) -> dict[tuple[str, str, str],
 def plan_endpoints(opts: Options, now: int, stored: dict[str, Any],
                    held: dict[tuple[str, str, str], tuple[int, int]], organization: str = DEFAULT_ORGANIZATION,
                    resumes: dict[str, int] | None = None) -> tuple[list[EndpointPlan], list[str]]:
-    """Where each endpoint starts and ends this run, and notes for the summary.
+    """Where each endpoint starts and ends this run, at each of its widths, and notes for the summary.
 
     - A plain run continues from the stored position; with none yet, from the newest bucket the destination holds
       (say after a dated first load), else from 30 days ago.
@@ -158,16 +177,15 @@ def plan_endpoints(opts: Options, now: int, stored: dict[str, Any],
     - Whatever the dates, a run never leaves a gap between the oldest and the newest bucket the destination holds:
       a range that would is stretched to meet the held buckets, and the summary says so.
     - A plain run after a run that failed part way re-reads from where that one began (see `resume_points`).
-    Each organization is planned on its own: its positions, and the buckets it holds.
+    Each organization is planned on its own: its positions, and the buckets it holds; each width of an endpoint on
+    its own too (its own position, the buckets held at that width).
     """
     resumes = resumes or {}
     who = "" if organization == DEFAULT_ORGANIZATION else f" [{organization}]"
-    cat = catalogue.endpoints()
     default_start = floor(now, "1d") - DEFAULT_START_DAYS * 86400
     plans, notes = [], []
-    for name in opts.endpoints:
-        ep = cat[name]
-        width = opts.width(ep)
+    for ep, width in opts.pairs():
+        name = ep.name
         oldest, newest = held.get((organization, ep.table, width), (None, None))
         start = floor(opts.start, width) if opts.start is not None else None
         rname = resource_name(ep, width, organization)

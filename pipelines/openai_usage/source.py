@@ -77,7 +77,7 @@ def openai_usage_source(
     api_key: TSecretStrValue | None = None,
     orgs: list[str] | None = None,
     endpoints: list[str] | None = None,
-    bucket_width: str = "1d",
+    bucket_width: str | list[str] = "1d",
     start: str | int | dt.date | dt.datetime | None = None,
     end: str | int | dt.date | dt.datetime | None = None,
     base_url: str = DEFAULT_BASE_URL,
@@ -100,7 +100,8 @@ def openai_usage_source(
         orgs: the names of the configured organizations to load (default: all; see `organizations.py`). Not
             `organizations`: dlt would fill an argument of that name with the config section of the same name.
         endpoints: catalogue names (completions, embeddings, ..., costs); default: all.
-        bucket_width: 1d, 1h or 1m; endpoints that offer only 1d (costs) load daily.
+        bucket_width: 1d, 1h or 1m, or several ("1d,1h" or a list): each width of each endpoint is a resource with
+            its own incremental position. Endpoints that offer only 1d (costs) load daily, once.
         start: first bucket (a date, datetime, ISO string or Unix seconds). Default: continue from the stored
             position, or, on a first load, from the newest bucket the destination holds, else 30 days ago.
             On an endpoint that has a position, an older start is a backfill up to now.
@@ -203,7 +204,9 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
     not the run: it is recorded in the summary, and the next run reads again from where this one began."""
     width, end, org = plan.width, plan.end, plan.organization
     grouping = Grouping(ep, opts.group_by.get(ep.name, ep.group_by))
-    label = ep.table if org == DEFAULT_ORGANIZATION else f"{ep.table} [{org}]"
+    # A table read at several widths in one run has a line (and a progress bar) per width.
+    shown = f"{ep.table} ({width})" if len(opts.widths_for(ep)) > 1 else ep.table
+    label = shown if org == DEFAULT_ORGANIZATION else f"{shown} [{org}]"
 
     # A Delta table has no delete-insert: rows are appended, and `lake.replace_buckets` keeps each bucket's newest.
     replace = {"write_disposition": lake.APPEND, "table_format": table_format} if table_format else {
@@ -219,7 +222,7 @@ def usage_resource(ep: Endpoint, plan: EndpointPlan, client: UsageClient, opts: 
     ) -> Iterator[Any]:
         lo = floor(to_unix(cursor.start_value), width)
         hi = end if end is not None else ceil(now + 1, width)
-        stats = summary.table(ep.table, organization=org)
+        stats = summary.table(ep.table, organization=org, shown=shown)
         parts = fetch_tables(client, ep, width, lo, hi, open_end=end is None, grouping=grouping,
                              concurrency=opts.concurrency, progress=progress, organization=org, label=label)
         state = dlt.current.resource_state()

@@ -37,6 +37,7 @@ class TableRun:
     listed: bool = False
     table: str = ""
     organization: str = DEFAULT_ORGANIZATION
+    shown: str = ""  # the table's name in the summary: with its width, when the run read it at several
 
     grouped_by: tuple[str, ...] = ()  # the dimensions the API answered with
     restated_buckets: set[tuple[Any, str]] = field(default_factory=set)  # closed buckets whose figures changed
@@ -64,12 +65,16 @@ class RunSummary:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _causes: set[str] = field(default_factory=set, repr=False)
 
-    def table(self, name: str, listed: bool = False, organization: str = DEFAULT_ORGANIZATION) -> TableRun:
-        """One table's share of the run, per organization: keyed by the table's name, with ` [organization]` after it
-        for organizations other than the default."""
-        key = name if organization == DEFAULT_ORGANIZATION else f"{name} [{organization}]"
+    def table(self, name: str, listed: bool = False, organization: str = DEFAULT_ORGANIZATION,
+              shown: str | None = None) -> TableRun:
+        """One table's share of the run, per organization: keyed by the table's name (or `shown`: `usage_x (1h)` for
+        each width of a table the run reads at several), with ` [organization]` after it for organizations other
+        than the default."""
+        shown = shown or name
+        key = shown if organization == DEFAULT_ORGANIZATION else f"{shown} [{organization}]"
         with self._lock:
-            return self.tables.setdefault(key, TableRun(listed=listed, table=name, organization=organization))
+            return self.tables.setdefault(key, TableRun(listed=listed, table=name, organization=organization,
+                                                        shown=shown))
 
     def fail(self, organization: str, error: BaseException) -> None:
         """Record why an organization's part of the run stopped; the first failure is the cause (the rest of its

@@ -92,9 +92,10 @@ def print_summary(summary: Any, console: Console = out) -> None:
     for col in cols:
         t.add_column(col, justify="right" if col in ("rows", "buckets", "empty", "quarantined") else "left",
                      no_wrap=col in ("table", "organization"))
-    for s in sorted(summary.tables.values(), key=lambda s: (s.organization, s.table)):
-        t.add_row(*(s.organization,) * several, s.table, f"{s.rows:,}", "listed" if s.listed else f"{s.buckets:,}",
-                  f"{s.empty_buckets:,}", f"{s.quarantined:,}", ", ".join(sorted(s.extra_columns)))
+    for s in sorted(summary.tables.values(), key=lambda s: (s.organization, s.shown or s.table)):
+        t.add_row(*(s.organization,) * several, s.shown or s.table, f"{s.rows:,}",
+                  "listed" if s.listed else f"{s.buckets:,}", f"{s.empty_buckets:,}",
+                  f"{s.quarantined:,}", ", ".join(sorted(s.extra_columns)))
     console.print(t)
     console.print(f"{summary.pages:,} pages in {summary.requests:,} requests, {summary.retries:,} retries, "
                   f"{summary.quarantined:,} quarantined results, {summary.seconds:.1f} s"
@@ -121,7 +122,9 @@ def print_summary(summary: Any, console: Console = out) -> None:
 @db_option
 @click.option("--start", help="First day to load (YYYY-MM-DD or ISO time). Default: 30 days ago on a new warehouse.")
 @click.option("--end", help="Load up to here (exclusive): a backfill of exactly [start, end).")
-@click.option("--bucket-width", type=click.Choice(["1d", "1h", "1m"]), default="1d", show_default=True)
+@click.option("--bucket-width", default="1d", show_default=True, metavar="1d|1h|1m[,...]",
+              help="Bucket width, or several at once (e.g. 1d,1h): each width keeps its own position. Costs come "
+                   "daily only, read once.")
 @click.option("--endpoints", help="Comma-separated endpoints (default: all): " + ", ".join(catalogue.endpoints()))
 @click.option("--base-url", default="https://api.openai.com/v1", show_default=True, envvar="OPENAI_USAGE_BASE_URL")
 @click.option("--reread", help="Re-read window, e.g. 36h or 3d (default: 1d for usage, 3d for costs).")

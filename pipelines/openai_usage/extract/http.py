@@ -8,10 +8,11 @@ this module's limit, retries and error mapping.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +36,8 @@ from .pages import BrokenPage, PageSplitter
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHUNK_BYTES = 1 << 20
 GROUP_BYTES = 2 << 20  # decode this much JSON at a time: about 5k results, ~10 MB as Python objects
+BUFFER_BYTES = 4 << 20  # a page up to this size is read whole, and its request slot freed, before it is decoded
+PAGES_PER_SLOT = 4  # pages read and not yet handed on, at most, per request slot
 ADMIN_KEY_HELP = ("an organization admin key (sk-admin-...) is needed: create one at "
                   "https://platform.openai.com/settings/organization/admin-keys and set OPENAI_ADMIN_KEY")
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
@@ -111,6 +114,8 @@ class UsageClient:
         # One limit for every request of the run, usage, costs and directory alike: the API's rate limits are
         # the organization's, unpublished, and shared by all endpoints, so politeness is counted per run.
         self.limit = AdaptiveLimit(concurrency)
+        # Pages read and not yet handed on (see `_read_page`): bounds memory once slots no longer do.
+        self.buffers = AdaptiveLimit(PAGES_PER_SLOT * concurrency)
         self.max_backoff = max_backoff
         self.timeout = timeout
         self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "openai-usage-pipeline"}
@@ -136,6 +141,7 @@ class UsageClient:
     def cancel(self) -> None:
         """Stop the run's other requests: one part failed for good, so none of the rest will be loaded."""
         self.limit.cancel()
+        self.buffers.cancel()
 
     @property
     def cancelled(self) -> bool:
@@ -150,35 +156,55 @@ class UsageClient:
     # ---------------------------------------------------------------- one page, streamed
     def _read_page(self, path: str, params: list[tuple[str, Any]], exact: bool,
                    meta: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """Stream one page: yields its buckets in groups as they arrive, and fills `meta` with the page's
-        other fields. Holds one concurrency slot while streaming, so memory follows the slots."""
-        with self.limit:
-            self.stats.add("requests")
-            try:
-                with self._http.stream("GET", path, params=params) as resp:
+        """Stream one page: yields its buckets in groups, and fills `meta` with the page's other fields.
+
+        A request slot is held only while the answer arrives. A page of up to BUFFER_BYTES is kept as bytes and its
+        slot freed before its buckets are decoded and handed on, so the slot serves the next request while this
+        page waits for the caller (the caller may be waiting for dlt to drain its queue). A larger page is handed
+        on group by group as it streams, holding its slot, so memory follows the slots. Pages held at once are
+        capped by `buffers` (a few per slot), so memory stays bounded either way."""
+        held: list[list[bytes]] = []  # groups of bucket bytes read and not yet handed on
+        with self.buffers:
+            with self.limit:
+                self.stats.add("requests")
+                with self._mapped_errors(path), self._http.stream("GET", path, params=params) as resp:
                     if resp.status_code != 200:
                         resp.read()
                         self._raise_for(resp, path)
                     splitter = PageSplitter()
                     group: list[bytes] = []
-                    size = 0
+                    size = buffered = 0
                     for chunk in resp.iter_bytes(CHUNK_BYTES):
                         for bucket in splitter.feed(chunk):
                             group.append(bucket)
                             size += len(bucket)
+                            buffered += len(bucket)
                             if size >= GROUP_BYTES:
-                                yield _decode(group, exact)
+                                held.append(group)
                                 group, size = [], 0
+                        if buffered > BUFFER_BYTES:  # a large page: streamed on, holding its slot
+                            for g in held:
+                                yield _decode(g, exact)
+                            held = []
                     if group:
-                        yield _decode(group, exact)
+                        held.append(group)
                     meta.update(splitter.finish())
-            except (httpx.TransportError, httpx.InvalidURL) as e:
-                raise transport_error(e, path) from None
-            except (BrokenPage, ValueError) as e:
-                if isinstance(e, OpenAIUsageError):
-                    raise
-                raise TransientError(f"{path} answered with a broken JSON body") from None
-        self.limit.succeeded()
+            self.limit.succeeded()
+            with self._mapped_errors(path):
+                for g in held:
+                    yield _decode(g, exact)
+
+    @contextlib.contextmanager
+    def _mapped_errors(self, path: str) -> Iterator[None]:
+        """What a failed read means for the run: transport problems and broken JSON bodies are worth retrying."""
+        try:
+            yield
+        except (httpx.TransportError, httpx.InvalidURL) as e:
+            raise transport_error(e, path) from None
+        except (BrokenPage, ValueError) as e:
+            if isinstance(e, OpenAIUsageError):
+                raise
+            raise TransientError(f"{path} answered with a broken JSON body") from None
 
     def _raise_for(self, resp: httpx.Response, path: str) -> None:
         raise self.error_for(resp.status_code, resp.content, resp.headers.get("retry-after"),
@@ -197,12 +223,14 @@ class UsageClient:
         return RequestRejected(f"{path} answered {status}: {message}", status, param)
 
     # ---------------------------------------------------------------- pagination
-    def pages(self, ep: Endpoint, params: list[tuple[str, Any]], max_pages: int) -> Iterator[list[dict[str, Any]]]:
+    def pages(self, ep: Endpoint, params: list[tuple[str, Any]], max_pages: int,
+              after_first: Callable[[list[int]], bool] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Every bucket of the query, in groups, each bucket exactly once.
 
         Follows has_more/next_page, resending the query unchanged plus the cursor. A page that fails
         halfway is fetched again and the buckets already handed on are skipped, so a retry can never
-        duplicate rows.
+        duplicate rows. When the first page says has_more, `after_first` is given the start times of its buckets;
+        if it answers True, the caller reads the rest of the query some other way and the cursor is not followed.
         """
         exact = any(c.type.startswith("decimal") for c in ep.metrics)
         cursor: str | None = None
@@ -232,6 +260,9 @@ class UsageClient:
             self.stats.add("pages")
             next_page = meta.get("next_page")
             if not meta.get("has_more") or not next_page:
+                return
+            if cursor is None and after_first is not None and after_first(
+                    sorted(t for t in emitted if isinstance(t, int))):
                 return
             if next_page in seen:
                 raise PaginationError(f"{ep.path} repeated the page cursor; stopping rather than looping")

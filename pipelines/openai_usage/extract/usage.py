@@ -55,6 +55,11 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
     the range is. While nothing is ready this yields None instead of blocking: dlt runs several resources
     on a few shared threads, and a resource that sat waiting on its queue could starve the very resource
     whose window threads hold the request slots it waits for.
+
+    Short pages do not serialise a window: when its first page says has_more with fewer buckets than the window
+    holds (the costs endpoint answers 7 at a time whatever `limit` asks), the rest of the window is cut into new
+    windows of the length the API just gave, each a fresh query on bucket boundaries, and they run beside the
+    others. A window cut that way that still pages is followed by cursor.
     """
     limit = ep.max_limit(width)
     step = WIDTH_SECONDS[width]
@@ -62,6 +67,8 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
     expected = (hi - lo) // step
     out: queue.Queue[Flattened | BaseException | None] = queue.Queue(maxsize=max(2, concurrency))
     stop = threading.Event()
+    lock = threading.Lock()
+    started = [len(wins)]  # windows handed to the pool: the first ones, and those cut from short pages
 
     def put(item: Flattened | BaseException | None) -> None:
         while not stop.is_set() and not client.cancelled:
@@ -71,15 +78,33 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
             except queue.Full:
                 continue
 
-    def run(win: tuple[int, int]) -> None:
+    def split(a: int, b: int, first: list[int]) -> bool:
+        """After a short first page of [a, b) that says has_more: read the rest as windows of its length."""
+        if not first or first[0] != a:
+            return False  # not a page of this window's first buckets: follow the cursor
+        rest, size = first[-1] + step, len(first) * step
+        if rest >= b or len(first) >= min(limit, (b - a) // step):
+            return False
+        if stop.is_set() or client.cancelled:
+            return True  # the run is ending: nothing more is read
+        parts = [(x, min(x + size, b)) for x in range(rest, b, size)]
+        with lock:
+            started[0] += len(parts)
+        client.stats.add("split_windows", len(parts))
+        for part in parts:
+            pool.submit(run, part, False)
+        return True
+
+    def run(win: tuple[int, int], may_split: bool = True) -> None:
         a, b = win
         handed_on = False
         try:
             while True:
                 dims = grouping.dims
                 params = request_params(ep, a, None if (open_end and b == hi) else b, width, dims)
+                after_first = (lambda first: split(a, b, first)) if may_split else None
                 try:
-                    for buckets in client.pages(ep, params, max_pages=(b - a) // step + 2):
+                    for buckets in client.pages(ep, params, max_pages=(b - a) // step + 2, after_first=after_first):
                         if stop.is_set():
                             return
                         put(flatten(ep, width, buckets, a, b, organization))
@@ -100,13 +125,17 @@ def fetch_tables(client: UsageClient, ep: Endpoint, width: str, lo: int, hi: int
     label = label or ep.table
     if progress:
         progress(label, 0, expected)
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(wins))), thread_name_prefix=f"fetch-{ep.name}")
+    # As many threads as the run has request slots: windows cut from short pages join the first ones.
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"fetch-{ep.name}")
     try:
         for win in wins:
             pool.submit(run, win)
         yield None  # hand the thread back at once, so dlt starts every endpoint's windows without delay
         finished = 0
-        while finished < len(wins):
+        while True:
+            with lock:
+                if finished >= started[0]:
+                    break
             try:
                 item = out.get(timeout=0.01)
             except queue.Empty:

@@ -36,7 +36,7 @@ class LoadRequest:
     orgs: list[str] | None = None  # configured organizations to load; None: all of them
     base_url: str = DEFAULT_BASE_URL
     endpoints: list[str] | None = None  # None: every endpoint
-    bucket_width: str = "1d"
+    bucket_width: str | list[str] = "1d"  # one width, or several ("1d,1h" or a list)
     start: int | str | None = None
     end: int | str | None = None
     reread: str | int | None = None  # None: each endpoint's default
@@ -116,7 +116,7 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
             pipeline.sync_destination()
         source = openai_usage_source(
             api_key=req.api_key, orgs=req.orgs, endpoints=list(opts.endpoints),
-            bucket_width=opts.bucket_width, start=opts.start, end=opts.end, base_url=req.base_url,
+            bucket_width=list(opts.widths), start=opts.start, end=opts.end, base_url=req.base_url,
             reread=opts.reread, group_by={k: list(v) for k, v in opts.group_by.items()},
             concurrency=opts.concurrency, directory=req.directory, timeout=req.timeout,
             max_attempts=req.max_attempts, max_backoff=req.max_backoff, now=req.now, summary=summary,

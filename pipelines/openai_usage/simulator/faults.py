@@ -8,7 +8,9 @@ Where a fault lands is addressable, so tests can put any of them on any page, wi
 - `only=ENDPOINT` (an endpoint or directory list name) restricts the rule to that endpoint;
 - `page=N` to the N-th page of a query (1 is the request without a cursor, 2 the one after the first cursor);
 - `window=START` to queries whose `start_time` is START (Unix seconds or YYYY-MM-DD, UTC), i.e. one window.
-`size=N` sets how many buckets a `short` page holds (default 1).
+`size=N` sets how many buckets a `short` page holds (default 1); where several `short` rules hit one request, the
+first of them in the plan decides (so `short:size=48,window=START` before `short:size=12` answers one window's first
+query with 48 buckets a page and every other query with 12).
 """
 
 from __future__ import annotations
@@ -91,9 +93,11 @@ class FaultPlan:
     seed: int = 0
     counts: Counter = field(default_factory=Counter)
 
-    def size(self, kind: str) -> int:
-        """The `size` of the first rule of this kind (how many buckets a short page holds)."""
-        return next((r.size for r in self.rules if r.kind == kind), 1)
+    def size(self, kind: str, hits: set[str] | None = None) -> int:
+        """The `size` of the first rule of this kind that hit the request (`hits`, as `draw` returned it), else of
+        the first rule of this kind (how many buckets a short page holds)."""
+        sizes = getattr(hits, "sizes", {})
+        return sizes[kind] if kind in sizes else next((r.size for r in self.rules if r.kind == kind), 1)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -110,7 +114,7 @@ class FaultPlan:
         `page` (1 = no cursor) and `window` (the query's start_time) say where the request stands, for rules
         that target them. With `targeted_only`, only rules naming this endpoint with `only=` apply (directory
         lists: the usage fault schedules stay exactly as they were)."""
-        hits: set[str] = set()
+        hits = Hits()
         with self._lock:
             for r in self.rules:
                 if (r.only and r.only != endpoint) or (targeted_only and not r.only):
@@ -136,8 +140,17 @@ class FaultPlan:
                         r.burst_left = r.burst - 1
                 if fire:
                     hits.add(r.kind)
+                    hits.sizes.setdefault(r.kind, r.size)
                     self.counts[r.kind] += 1
         return hits
+
+
+class Hits(set):
+    """The faults that hit one request, and the `size` of the first rule of each kind that hit it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: dict[str, int] = {}
 
 
 def _unix(text: str) -> int:

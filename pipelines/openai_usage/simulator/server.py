@@ -10,6 +10,7 @@ import logging
 import random
 import socket
 import threading
+import time
 import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
@@ -174,6 +175,9 @@ class Sandbox:
         self.page_buckets = page_buckets  # like the real API, answer with fewer buckets than `limit` asked for
         self.stats: Counter = Counter()
         self.in_flight = 0
+        self.served_on_page: dict[tuple[str, str, int], int] = {}  # (endpoint, width, bucket start) -> page number
+        # time-weighted requests in flight: the area under the in-flight curve from the first request on
+        self._area, self._first, self._changed = 0.0, None, None
         self._rng = random.Random(self.org.seed)
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._cache_size = cache_buckets
@@ -233,7 +237,8 @@ class Sandbox:
 
     # ---------------------------------------------------------------- control endpoints
     async def _stats(self, request: Request) -> Response:
-        return Response(orjson.dumps({"stats": self.stats, "faults": self.faults.counts}),
+        return Response(orjson.dumps({"stats": self.stats, "faults": self.faults.counts,
+                                      "mean_in_flight": self.mean_in_flight}),
                         media_type="application/json")
 
     async def _clock(self, request: Request) -> Response:
@@ -295,14 +300,37 @@ class Sandbox:
 
     @contextlib.contextmanager
     def _in_flight(self) -> Iterator[None]:
-        """Count requests being answered at once; `stats["peak_in_flight"]` is the most there ever were.
-        (Handlers run on one event loop, so plain counters are safe.)"""
+        """Count requests being answered at once; `stats["peak_in_flight"]` is the most there ever were, and
+        `mean_in_flight` their time-weighted mean. (Handlers run on one event loop, so plain counters are safe.)"""
+        self._tick()
         self.in_flight += 1
         self.stats["peak_in_flight"] = max(self.stats["peak_in_flight"], self.in_flight)
         try:
             yield
         finally:
+            self._tick()
             self.in_flight -= 1
+
+    def _tick(self) -> None:
+        t = time.monotonic()
+        if self._first is None:
+            self._first = t
+        elif self._changed is not None:
+            self._area += self.in_flight * (t - self._changed)
+        self._changed = t
+
+    @property
+    def mean_in_flight(self) -> float:
+        """Requests in flight on average, weighted by time, from the first request's arrival to the last answer's
+        end (since the server started or `reset_in_flight`)."""
+        if self._first is None or self._changed is None or self._changed <= self._first:
+            return 0.0
+        return self._area / (self._changed - self._first)
+
+    def reset_in_flight(self) -> None:
+        """Measure the time-weighted mean afresh (and the peak) from the next request on."""
+        self._area, self._first, self._changed = 0.0, None, None
+        self.stats["peak_in_flight"] = self.in_flight
 
     async def _latency(self) -> None:
         if self.latency_ms or self.jitter_ms:
@@ -393,8 +421,11 @@ class Sandbox:
                      for a in range(tail, tail + q.limit * width, width)]
             return orjson.dumps({"object": "page", "data": empty, "has_more": True,
                                  "next_page": q.cursor(0, "poison")})
-        size = min(q.limit, self.page_buckets or q.limit, self.faults.size("short") if "short" in hits else q.limit)
+        size = min(q.limit, self.page_buckets or q.limit,
+                   self.faults.size("short", hits) if "short" in hits else q.limit)
         chunk = edges[index: index + size]
+        for a, _ in chunk:  # where each bucket was served: the page of its query (1: the request without a cursor)
+            self.served_on_page[(q.ep.name, q.width, a)] = q.page_number
         parts = [self._bucket(org, q, a, b, now) for a, b in chunk]
         self.stats["buckets"] += len(parts)
         more = index + size < len(edges)
