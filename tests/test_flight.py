@@ -87,6 +87,29 @@ def test_a_bad_width_in_the_list_is_one_line_exit_2_and_writes_nothing(tmp_path)
     assert list(tmp_path.iterdir()) == []  # no warehouse, no dlt folder
 
 
+def test_a_start_per_width_loads_each_width_from_its_own_day_in_one_run(org, db):
+    """A long daily history and a short hourly one, in one process: `--start 1d=...,1h=...`. Costs, read daily
+    whatever was asked, start with the daily range."""
+    daily, hourly = midnight(NOW) - 20 * DAY, midnight(NOW) - 3 * DAY
+    with Sandbox(org) as sb:
+        s = load(sb, db, start=f"1d={daily},1h={hourly}", endpoints=PAIR, bucket_width="1d,1h", directory=False)
+        assert sb.stats["buckets"] == 21 + 21 + 3 * 24 + 14  # every bucket served once
+    assert s.tables["usage_embeddings (1d)"].buckets == 21 and s.tables["costs"].buckets == 21
+    assert s.tables["usage_embeddings (1h)"].buckets == 3 * 24 + 14
+    assert warehouse_rows(db, "embeddings", "1d") == truth_rows(org, "embeddings", daily, None, "1d")
+    assert warehouse_rows(db, "embeddings", "1h") == truth_rows(org, "embeddings", hourly, None, "1h")
+    assert warehouse_rows(db, "costs", "1d") == truth_rows(org, "costs", daily, None, "1d")
+    assert _held(db, "usage_embeddings", "1h")[0] == hourly
+
+
+def test_a_start_for_a_width_the_run_does_not_read_is_one_line_exit_2(tmp_path):
+    p = run(["load", "--db", str(tmp_path / "w.duckdb"), "--base-url", "http://127.0.0.1:9/v1", "--bucket-width",
+             "1d", "--start", "1d=2026-01-01,1h=2026-10-01"], key=ADMIN, cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert "1h" in one_line_error(p) and "--bucket-width 1d" in one_line_error(p)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------------------------------------ short pages
 def test_short_pages_of_a_long_costs_range_run_several_at_once_to_exact_totals(org, db):
     """Costs answer a few buckets a page whatever `limit` asks: the rest of the window is cut into fresh windows of

@@ -27,15 +27,16 @@ class Options:
 
     endpoints: tuple[str, ...]
     widths: tuple[str, ...]  # every bucket width asked for, in the order given, each once
-    start: int | None
+    start: int | None  # the first bucket at every width not named in `starts`
     end: int | None
     reread: int | None  # seconds; None: each endpoint's own
     group_by: dict[str, tuple[str, ...]]
     concurrency: int
+    starts: tuple[tuple[str, int], ...] = ()  # per width, e.g. --start 1d=2025-01-01,1h=2026-10-01
 
     @classmethod
     def check(cls, *, endpoints: list[str] | None, bucket_width: str | list[str] | tuple[str, ...],
-              start: TimeInput | None,
+              start: TimeInput | dict[str, TimeInput] | None,
               end: TimeInput | None, reread: str | int | None, group_by: dict[str, Any] | None, concurrency: int,
               base_url: str) -> Options:
         """Bad input is refused here, in one line, before any request is sent."""
@@ -45,9 +46,9 @@ class Options:
         if unknown:
             raise ConfigError(f"unknown endpoint {unknown[0]!r}; choose from: {', '.join(cat)}")
         widths = parse_widths(bucket_width)
-        lo = parse_time(start, "--start") if start is not None else None
+        lo, starts = parse_starts(start, widths)
         hi = parse_time(end, "--end") if end is not None else None
-        if lo is not None and hi is not None and hi <= lo:
+        if hi is not None and any(s is not None and hi <= s for s in (lo, *starts.values())):
             raise ConfigError("--end must be after --start")
         groups: dict[str, tuple[str, ...]] = {}
         for name, dims in (group_by or {}).items():
@@ -63,7 +64,18 @@ class Options:
             raise ConfigError("--concurrency must be at least 1")
         check_base_url(base_url)
         return cls(chosen, widths, lo, hi, parse_duration(reread, "--reread") if reread is not None else None,
-                   groups, concurrency)
+                   groups, concurrency, tuple(starts.items()))
+
+    @property
+    def dated(self) -> bool:
+        """Whether the run was given a start, for any width."""
+        return self.start is not None or bool(self.starts)
+
+    def start_for(self, ep: Endpoint, width: str) -> int | None:
+        """Where `ep` starts at `width`: the start named for the width it was asked at (costs, read daily whatever
+        was asked, take the earliest of those), else the run's start."""
+        named = [t for w, t in self.starts if ep.width_for(w) == width]
+        return min(named) if named else self.start
 
     def widths_for(self, ep: Endpoint) -> tuple[str, ...]:
         """The widths this endpoint is read at: each asked-for width it offers, else its own; each once (costs,
@@ -78,6 +90,32 @@ class Options:
     def reread_for(self, ep: Endpoint) -> int:
         """Seconds before the stored position that a plain run reads again: the option, else the endpoint's own."""
         return self.reread if self.reread is not None else ep.reread
+
+
+def parse_starts(value: TimeInput | dict[str, TimeInput] | None,
+                 widths: tuple[str, ...]) -> tuple[int | None, dict[str, int]]:
+    """A start for every width, and starts for named widths: `2025-01-01`, `1d=2025-01-01,1h=2026-10-01`,
+    `2025-01-01,1h=2026-10-01` or {"1d": ..., "1h": ...}. A width named must be one the run reads."""
+    if value is None:
+        return None, {}
+    if isinstance(value, dict):
+        items = [(str(w), t) for w, t in value.items()]
+    elif isinstance(value, str) and "=" in value:
+        items = [(w.strip(), t.strip()) if sep else ("", w.strip())
+                 for w, sep, t in (part.partition("=") for part in value.split(",") if part.strip())]
+    else:
+        return parse_time(value, "--start"), {}
+    default: int | None = None
+    named: dict[str, int] = {}
+    for width, when in items:
+        if not width:
+            default = parse_time(when, "--start")
+        elif width not in widths:
+            raise ConfigError(f"--start {width}=...: {width!r} is not a bucket width this run reads "
+                              f"(--bucket-width {','.join(widths)})")
+        else:
+            named[width] = parse_time(when, f"--start {width}")
+    return default, named
 
 
 def parse_widths(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -137,7 +175,7 @@ def settled(opts: Options, held_positions: dict[str, Any], organization: str = D
             resumes: dict[str, int] | None = None) -> bool:
     """A plain run whose endpoints all have a position: the positions alone decide, nothing else is asked."""
     names = [resource_name(ep, width, organization) for ep, width in opts.pairs()]
-    return opts.start is None and all(held_positions.get(n) is not None and n not in (resumes or {}) for n in names)
+    return not opts.dated and all(held_positions.get(n) is not None and n not in (resumes or {}) for n in names)
 
 
 def dataset_tables(client: Any) -> set[str]:
@@ -187,7 +225,8 @@ def plan_endpoints(opts: Options, now: int, stored: dict[str, Any],
     for ep, width in opts.pairs():
         name = ep.name
         oldest, newest = held.get((organization, ep.table, width), (None, None))
-        start = floor(opts.start, width) if opts.start is not None else None
+        first = opts.start_for(ep, width)
+        start = floor(first, width) if first is not None else None
         rname = resource_name(ep, width, organization)
         has_position = stored.get(rname) is not None
         end = ceil(opts.end, width) if opts.end is not None else None

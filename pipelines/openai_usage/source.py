@@ -102,7 +102,8 @@ def openai_usage_source(
         endpoints: catalogue names (completions, embeddings, ..., costs); default: all.
         bucket_width: 1d, 1h or 1m, or several ("1d,1h" or a list): each width of each endpoint is a resource with
             its own incremental position. Endpoints that offer only 1d (costs) load daily, once.
-        start: first bucket (a date, datetime, ISO string or Unix seconds). Default: continue from the stored
+        start: first bucket (a date, datetime, ISO string or Unix seconds), or per width in one string,
+            "1d=2025-01-01,1h=2026-10-01". Default: continue from the stored
             position, or, on a first load, from the newest bucket the destination holds, else 30 days ago.
             On an endpoint that has a position, an older start is a backfill up to now.
         end: with it the run is a backfill of exactly [start, end): stored positions are left alone.

@@ -120,7 +120,8 @@ def print_summary(summary: Any, console: Console = out) -> None:
 
 @main.command()
 @db_option
-@click.option("--start", help="First day to load (YYYY-MM-DD or ISO time). Default: 30 days ago on a new warehouse.")
+@click.option("--start", help="First day to load (YYYY-MM-DD or ISO time), or per width: 1d=2025-01-01,1h=2026-10-01. "
+              "Default: 30 days ago on a new warehouse.")
 @click.option("--end", help="Load up to here (exclusive): a backfill of exactly [start, end).")
 @click.option("--bucket-width", default="1d", show_default=True, metavar="1d|1h|1m[,...]",
               help="Bucket width, or several at once (e.g. 1d,1h): each width keeps its own position. Costs come "

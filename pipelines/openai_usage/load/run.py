@@ -116,7 +116,7 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
             pipeline.sync_destination()
         source = openai_usage_source(
             api_key=req.api_key, orgs=req.orgs, endpoints=list(opts.endpoints),
-            bucket_width=list(opts.widths), start=opts.start, end=opts.end, base_url=req.base_url,
+            bucket_width=list(opts.widths), start=req.start, end=opts.end, base_url=req.base_url,
             reread=opts.reread, group_by={k: list(v) for k, v in opts.group_by.items()},
             concurrency=opts.concurrency, directory=req.directory, timeout=req.timeout,
             max_attempts=req.max_attempts, max_backoff=req.max_backoff, now=req.now, summary=summary,
