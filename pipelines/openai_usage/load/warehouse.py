@@ -196,9 +196,9 @@ _SESSIONS: dict[str, Any] = {}
 
 
 def _duckdb_memory() -> str:
-    # A scheduled job should stay small: DuckDB spills to disk past this instead of growing. The merge ran as fast
-    # at 96 MB as at 256 MB on a 1M-row backfill and kept the load's peak below extraction's.
-    return os.environ.get("OPENAI_USAGE_DUCKDB_MEMORY", "96MB")
+    # A scheduled job should stay small: DuckDB spills to disk past this instead of growing. (96 MB kept a 1M-row
+    # load's peak below extraction's, but a merge of a large restatement log then failed for want of memory.)
+    return os.environ.get("OPENAI_USAGE_DUCKDB_MEMORY", "256MB")
 
 
 class _DuckSql:
