@@ -56,9 +56,9 @@ def _peak_from_output(out: str) -> float:
     return float("nan")
 
 
-def peak_rss_wrapper() -> list[str]:
-    """Prefix for a Python child that prints its own peak RSS (VmHWM) on exit."""
-    return [sys.executable, str(ROOT / "bench" / "peak.py")]
+def peak_rss_wrapper(py: str = sys.executable) -> list[str]:
+    """Prefix for a Python child (of the interpreter `py`) that prints its own peak RSS (VmHWM) on exit."""
+    return [py, str(ROOT / "bench" / "peak.py")]
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
-from common import ADMIN, DAY, NOW, ROOT, Measured, median, run, simulator
+from common import ADMIN, DAY, NOW, ROOT, Measured, median, peak_rss_wrapper, run, simulator
 
 from openai_usage import catalogue
 from openai_usage.extract.http import request_params
@@ -37,7 +37,7 @@ VERSIONS: dict[str, str] = {"after": PY}
 def load_cmd(url: str, db: Path, start: int | str, width: str = "1d", py: str = PY) -> list[str]:
     # --no-directory: the baselines read usage only, so the pipeline is timed on the same work. No --concurrency:
     # the default is the one chosen for the real API.
-    return [py, str(ROOT / "bench" / "peak.py"), "openai_usage.cli", "load", "--db", str(db), "--base-url", url,
+    return [*peak_rss_wrapper(py), "openai_usage.cli", "load", "--db", str(db), "--base-url", url,
             "--start", str(start), "--bucket-width", width, "--no-directory"]
 
 
