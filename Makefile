@@ -60,10 +60,14 @@ $(BENCH_VENV)/.installed-stamp: pyproject.toml requirements.lock
 # `make bench BEFORE=<commit>` also measures that commit, installed from a worktree in .bench-before, each of its
 # runs right after the same run of this version, so before and after see the same machine.
 BEFORE ?=
+# Both versions' bytecode is compiled first, as a wheel install has it: where PYTHONDONTWRITEBYTECODE is set, an
+# editable checkout would otherwise compile every module in every process, and the start-up figures would count it.
 bench: install $(BENCH_VENV)/.installed-stamp
 	@if [ -n "$(BEFORE)" ]; then \
 	  rm -rf .bench-before; git worktree prune; \
-	  git worktree add --detach .bench-before $(BEFORE) >/dev/null && $(MAKE) -s -C .bench-before install; fi
+	  git worktree add --detach .bench-before $(BEFORE) >/dev/null && $(MAKE) -s -C .bench-before install && \
+	  .bench-before/.venv/bin/python -m compileall -q .bench-before/pipelines; fi
+	$(BIN)/python -m compileall -q pipelines
 	cd bench && BASELINE_PYTHON=../$(BENCH_VENV)/bin/python ../$(BIN)/python run.py $(BENCH_ARGS) \
 	  $(if $(BEFORE),--before ../.bench-before/.venv/bin/python --before-label $(BEFORE))
 

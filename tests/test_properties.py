@@ -1,6 +1,8 @@
-"""Property tests of the pure parts: window splitting, page splitting and flattening."""
+"""Property tests of the pure parts: window splitting, page splitting, parsing and flattening."""
 
 from __future__ import annotations
+
+import json
 
 import orjson
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from openai_usage import catalogue
 from openai_usage.extract.flatten import flatten
 from openai_usage.extract.pages import PageSplitter
+from openai_usage.extract.parse import parse
 from openai_usage.timeutil import WIDTH_SECONDS, windows
 
 EP = catalogue.endpoints()["completions"]
@@ -67,6 +70,39 @@ def test_splitting_a_streamed_page_gives_back_exactly_its_buckets(page, cuts, in
         i, k = i + n, k + 1
     meta = sp.finish()
     assert got == page and meta["has_more"] is True and meta["next_page"] == "page_abc"
+
+
+odd = st.fixed_dictionaries({}, optional={  # what the contract doesn't know, or a value of another type
+    "object": st.sampled_from([EP.object, "organization.usage.something_new"]), "zz_new_field": st.integers(),
+    "input_tokens": st.sampled_from([1.0, "7", 2**70]), "model": st.integers(0, 5)})
+mixed = st.lists(st.builds(lambda i, rs, key, odd_rows: {
+    "object": "bucket", "start_time": i * 3600, "end_time": (i + 1) * 3600,
+    key: rs + [{**r, **o} for r, o in odd_rows]},
+    st.integers(0, 48), st.lists(results, max_size=5), st.sampled_from(["results", "results", "result"]),
+    st.lists(st.tuples(results, odd), max_size=1)), max_size=8, unique_by=lambda b: b["start_time"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(page=mixed, lo=st.integers(0, 24), span=st.integers(1, 48), indent=st.booleans())
+def test_buckets_parsed_by_arrow_flatten_exactly_as_decoded_ones(page, lo, span, indent):
+    """Arrow's JSON reader takes a group only when the contract holds all of it, and then gives the very table the
+    dict path builds; anything it refuses (unknown fields or kinds, `result`, values of another type) is the dict
+    path's to handle."""
+    raw = [json.dumps(b, indent=2 if indent else None).encode() for b in page]
+    parsed = parse(EP, raw) if raw else None
+    plain = all("result" not in b and all(set(r) <= set(EP.arrow_schema().names) | {"object"} and
+                                          r.get("object") == EP.object and isinstance(r["input_tokens"], int)
+                                          and r["input_tokens"] < 2**63 and not isinstance(r.get("model"), int)
+                                          for r in b["results"]) for b in page)
+    assert (parsed is not None) == (plain and bool(page))
+    if parsed is None:
+        return
+    a, b = lo * 3600, (lo + span) * 3600
+    want, got = flatten(EP, "1h", page, a, b, "acme"), flatten(EP, "1h", parsed, a, b, "acme")
+    assert (got.buckets, got.empty_buckets, got.rows) == (want.buckets, want.empty_buckets, want.rows)
+    assert (got.table is None) == (want.table is None)
+    if want.table is not None:
+        assert got.table.equals(want.table), (got.table.to_pylist()[:3], want.table.to_pylist()[:3])
 
 
 @settings(max_examples=100, deadline=None)

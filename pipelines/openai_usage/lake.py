@@ -89,6 +89,10 @@ class LakeClient:
     def execute_sql(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return self.con.execute(sql.replace("%s", "?"), list(args)).fetchall()
 
+    @contextmanager
+    def execute_query(self, sql: str, *args: Any) -> Iterator[Any]:
+        yield self.con.execute(sql.replace("%s", "?"), list(args))  # a DuckDB result: fetchmany, as DB-API's
+
 
 @contextmanager
 def reader(pipeline: Any) -> Iterator[LakeClient]:

@@ -15,6 +15,7 @@ import orjson
 import pyarrow as pa
 
 from ..catalogue import DEFAULT_ORGANIZATION, ORGANIZATION, DirectoryList, Endpoint, quarantine_schema
+from .parse import ParsedBuckets, rows_of
 
 _KNOWN_BUCKET_KEYS = {"object", "start_time", "end_time", "results", "result"}
 
@@ -33,9 +34,11 @@ class Flattened:
     extra_columns: list[str] = field(default_factory=list)
 
 
-def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi: int,
+def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]] | ParsedBuckets, lo: int, hi: int,
             organization: str = DEFAULT_ORGANIZATION) -> Flattened:
     """Rows for the buckets whose start lies in [lo, hi); an empty bucket becomes one tombstone row."""
+    if isinstance(buckets, ParsedBuckets):
+        return _flatten_parsed(ep, width, buckets, lo, hi, organization)
     schema = ep.arrow_schema()
     starts: list[int] = []
     ends: list[int] = []
@@ -106,6 +109,25 @@ def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]], lo: int, hi
             pa.array(raws),
         ], schema=quarantine_schema())
     return Flattened(table, q, n_buckets, n_empty, len(rows) - n_empty, extra_names)
+
+
+def _flatten_parsed(ep: Endpoint, width: str, parsed: ParsedBuckets, lo: int, hi: int,
+                    organization: str) -> Flattened:
+    """The same table from buckets Arrow already parsed against the contract (nothing unknown in them)."""
+    schema = ep.arrow_schema()
+    found, tomb, n_buckets = rows_of(parsed, lo, hi)
+    n = len(tomb)
+    if n == 0:
+        return Flattened(None, None, n_buckets, 0, 0)
+    ts = schema.field("start_time").type
+    arrays = [pa.repeat(pa.scalar(organization), n),
+              found["start_time"].cast(pa.timestamp("s")).cast(ts),
+              found["end_time"].cast(pa.timestamp("s")).cast(ts),
+              pa.repeat(pa.scalar(width), n)]
+    arrays += [found[c.name] for c in ep.columns]
+    arrays.append(pa.array(tomb, pa.bool_()))
+    n_empty = int(tomb.sum())
+    return Flattened(pa.Table.from_arrays(arrays, schema=schema), None, n_buckets, n_empty, n - n_empty)
 
 
 def _result_columns(ep: Endpoint, rows: list[dict[str, Any]]) -> list[pa.Array]:

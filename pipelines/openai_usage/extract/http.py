@@ -33,6 +33,8 @@ from ..errors import (
 from ..summary import RunStats
 from .pages import BrokenPage, PageSplitter
 
+Buckets = Any  # a group of buckets: a list of dicts, or `parse.ParsedBuckets`
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHUNK_BYTES = 1 << 20
 GROUP_BYTES = 2 << 20  # decode this much JSON at a time: about 5k results, ~10 MB as Python objects
@@ -154,8 +156,8 @@ class UsageClient:
         return min(self.max_backoff, 0.5 * 2 ** (state.attempt_number - 1)) * random.uniform(0.5, 1.0)
 
     # ---------------------------------------------------------------- one page, streamed
-    def _read_page(self, path: str, params: list[tuple[str, Any]], exact: bool,
-                   meta: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    def _read_page(self, path: str, params: list[tuple[str, Any]], decode: Callable[[list[bytes]], Buckets],
+                   meta: dict[str, Any]) -> Iterator[Buckets]:
         """Stream one page: yields its buckets in groups, and fills `meta` with the page's other fields.
 
         A request slot is held only while the answer arrives. A page of up to BUFFER_BYTES is kept as bytes and its
@@ -184,7 +186,7 @@ class UsageClient:
                                 group, size = [], 0
                         if buffered > BUFFER_BYTES:  # a large page: streamed on, holding its slot
                             for g in held:
-                                yield _decode(g, exact)
+                                yield decode(g)
                             held = []
                     if group:
                         held.append(group)
@@ -192,7 +194,7 @@ class UsageClient:
             self.limit.succeeded()
             with self._mapped_errors(path):
                 for g in held:
-                    yield _decode(g, exact)
+                    yield decode(g)
 
     @contextlib.contextmanager
     def _mapped_errors(self, path: str) -> Iterator[None]:
@@ -224,7 +226,7 @@ class UsageClient:
 
     # ---------------------------------------------------------------- pagination
     def pages(self, ep: Endpoint, params: list[tuple[str, Any]], max_pages: int,
-              after_first: Callable[[list[int]], bool] | None = None) -> Iterator[list[dict[str, Any]]]:
+              after_first: Callable[[list[int]], bool] | None = None) -> Iterator[Buckets]:
         """Every bucket of the query, in groups, each bucket exactly once.
 
         Follows has_more/next_page, resending the query unchanged plus the cursor. A page that fails
@@ -232,7 +234,15 @@ class UsageClient:
         duplicate rows. When the first page says has_more, `after_first` is given the start times of its buckets;
         if it answers True, the caller reads the rest of the query some other way and the cursor is not followed.
         """
+        from .parse import arrow_ready, bucket_starts, parse, result_count, take  # pyarrow: only when reading
+
         exact = any(c.type.startswith("decimal") for c in ep.metrics)
+        direct = not exact and arrow_ready(ep)
+
+        def decode(group: list[bytes]) -> Buckets:
+            parsed = parse(ep, group) if direct else None
+            return parsed if parsed is not None else _decode(group, exact)
+
         cursor: str | None = None
         seen: set[str] = set()
         emitted: set[Any] = set()
@@ -245,12 +255,16 @@ class UsageClient:
                 for attempt in self.retrying:
                     with attempt:
                         meta.clear()
-                        for group in self._read_page(ep.path, page_params, exact, meta):
-                            fresh = [b for b in group if b.get("start_time") not in emitted]
-                            emitted.update(b.get("start_time") for b in fresh)
-                            page_results += sum(len(_results(b)) for b in fresh)
-                            if fresh:
-                                yield fresh
+                        for group in self._read_page(ep.path, page_params, decode, meta):
+                            starts = bucket_starts(group)
+                            fresh = [i for i, start in enumerate(starts) if start not in emitted]
+                            if not fresh:
+                                continue
+                            if len(fresh) < len(starts):
+                                group = take(group, fresh)
+                            emitted.update(starts[i] for i in fresh)
+                            page_results += result_count(group)
+                            yield group
             except RequestRejected as e:
                 # Costs quirk: has_more with a cursor on empty pages past the data, and that cursor fails.
                 if cursor and previous_empty and "page token" in str(e).lower():
@@ -277,10 +291,6 @@ def _decode(group: list[bytes], exact: bool) -> list[dict[str, Any]]:
     raw = b"[" + b",".join(group) + b"]"
     # Money must stay exact: costs are decoded with Decimal for every JSON number that has a fraction.
     return json.loads(raw, parse_float=Decimal) if exact else orjson.loads(raw)
-
-
-def _results(bucket: dict[str, Any]) -> list[Any]:
-    return bucket.get("results") or bucket.get("result") or []
 
 
 def transport_error(e: Exception, path: str) -> OpenAIUsageError:

@@ -196,9 +196,10 @@ _SESSIONS: dict[str, Any] = {}
 
 
 def _duckdb_memory() -> str:
-    # A scheduled job should stay small: DuckDB spills to disk past this instead of growing. (96 MB kept a 1M-row
-    # load's peak below extraction's, but a merge of a large restatement log then failed for want of memory.)
-    return os.environ.get("OPENAI_USAGE_DUCKDB_MEMORY", "256MB")
+    # A scheduled job should stay small: DuckDB spills to disk past this instead of growing, and what it holds comes
+    # on top of what extraction left. At 256 MB the load step set a 5M-row backfill's peak (490 MB); at 128 MB
+    # extraction does (about 400 MB), and re-reads with restatements still merge. 96 MB once ran out of memory.
+    return os.environ.get("OPENAI_USAGE_DUCKDB_MEMORY", "128MB")
 
 
 class _DuckSql:
