@@ -48,6 +48,10 @@ class Snapshot:
         self.ends: dict[int, int] = {}
 
     def add(self, start: int, end: int, group: Group, values: dict[str, Any], empty: bool) -> None:
+        self.hold(start, end, group, tuple(values.get(m) for m in self.metrics), empty)
+
+    def hold(self, start: int, end: int, group: Group, figures: tuple[Any, ...], empty: bool) -> None:
+        """One held row: its group's figures in `metrics` order."""
         if floor(start, self.width) + WIDTH_SECONDS[self.width] + self.ep.arrival_lag > self.closed_before:
             # Still open when it was read, or closed but within the time the API takes to report a period (costs:
             # 1d12h): its figures were partial, and their arrival is not a restatement.
@@ -55,28 +59,35 @@ class Snapshot:
         held = self.buckets.setdefault(start, {})
         self.ends[start] = end
         if not empty:
-            held[group] = tuple(values.get(m) for m in self.metrics)
+            held[group] = figures
 
     def compare(self, table: pa.Table, detected_at: int) -> pa.Table | None:
         """Restatement rows for the buckets of `table` (a flattened part) that were held; None if nothing moved."""
         if not self.buckets:
             return None
-        starts = [to_unix(t) for t in table.column("start_time").to_pylist()]
+        times = table.column("start_time")
+        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[times.type.unit]
+        starts = [t // per_second for t in times.cast(pa.int64()).to_pylist()]
         wanted = [i for i, s in enumerate(starts) if s in self.buckets]
         if not wanted:
             return None
-        rows = table.take(pa.array(wanted)).select(["start_time", "_bucket_emptied", *self.dims, *self.metrics])
-        new: dict[int, dict[Group, dict[str, Decimal]]] = defaultdict(dict)
-        for r in rows.to_pylist():
-            start = to_unix(r["start_time"])
-            bucket = new[start]
-            if not r["_bucket_emptied"]:
-                bucket[tuple(r[d] for d in self.dims)] = {m: _exact(r[m]) for m in self.metrics if r[m] is not None}
+        rows = table.take(pa.array(wanted)).select(["_bucket_emptied", *self.dims, *self.metrics])
+        n = len(self.dims)
+        new: dict[int, dict[Group, tuple[Any, ...]]] = defaultdict(dict)
+        # Column by column into tuples: a dict per row cost more than the comparison itself.
+        for i, (emptied, *values) in zip(wanted, zip(*(c.to_pylist() for c in rows.columns), strict=True),
+                                         strict=True):
+            bucket = new[starts[i]]
+            if not emptied:
+                bucket[tuple(values[:n])] = tuple(values[n:])
         out: list[dict[str, Any]] = []
         for start, groups in new.items():
             old = self.buckets.pop(start)  # compared once, even if a bucket came twice
             for group in old.keys() | groups.keys():
-                before, after = self._exact(old.get(group)), groups.get(group)
+                held, read = old.get(group), groups.get(group)
+                if held == read:
+                    continue  # the same figures as read, so the same exact ones: no Decimal needed
+                before, after = self._exact(held), self._exact(read)
                 change = "changed" if before is not None and after is not None else (
                     "appeared" if before is None else "vanished")
                 for metric in self.metrics:
@@ -123,11 +134,18 @@ def held_rows(pipeline: Any, wanted: list[Wanted]) -> dict[tuple[str, str, str],
                    f"from {client.make_qualified_table_name(ep.table)} where {ORGANIZATION} = %s and bucket_width = %s "
                    "and start_time >= %s and start_time < %s")
             lo_t, hi_t = dt.datetime.fromtimestamp(lo, dt.UTC), dt.datetime.fromtimestamp(hi, dt.UTC)
+            n = 3 + len(snap.dims)
+            seconds: dict[Any, int] = {}  # a bucket's rows share its times: each converted once
             with client.execute_query(sql, org, width, lo_t, hi_t) as cursor:
                 while rows := cursor.fetchmany(10_000):  # streamed: a long range is never all in memory as rows
                     for row in rows:
+                        start = seconds.get(row[0])
+                        if start is None:
+                            start = seconds[row[0]] = to_unix(row[0])
+                        end = seconds.get(row[1])
+                        if end is None:
+                            end = seconds[row[1]] = to_unix(row[1])
                         # names repeat on every row (models, projects): one string each, not one per row
-                        group = tuple(sys.intern(v) if isinstance(v, str) else v for v in row[3: 3 + len(snap.dims)])
-                        values = dict(zip(snap.metrics, row[3 + len(snap.dims):], strict=True))
-                        snap.add(to_unix(row[0]), to_unix(row[1]), group, values, bool(row[2]))
+                        group = tuple(sys.intern(v) if isinstance(v, str) else v for v in row[3:n])
+                        snap.hold(start, end, group, tuple(row[n:]), bool(row[2]))
     return out
