@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -87,18 +86,10 @@ def simulator(*args: str):
         proc.wait(timeout=10)
 
 
-def sim_stats(url: str) -> dict:
-    return httpx.get(url.replace("/v1", "/_sim/stats"), timeout=10).json()
-
-
 def median(xs: list[float]) -> float:
     s = sorted(xs)
     n = len(s)
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
-
-
-def self_peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def baseline_args(*, workdir: bool = False) -> argparse.Namespace:

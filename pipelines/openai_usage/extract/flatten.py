@@ -80,13 +80,7 @@ def flatten(ep: Endpoint, width: str, buckets: list[dict[str, Any]] | ParsedBuck
     table = None
     extra_names: list[str] = []
     if rows:
-        ts = schema.field("start_time").type
-        arrays: list[pa.Array] = [
-            pa.repeat(pa.scalar(organization), len(rows)),
-            pa.array(starts, pa.int64()).cast(pa.timestamp("s")).cast(ts),
-            pa.array(ends, pa.int64()).cast(pa.timestamp("s")).cast(ts),
-            pa.repeat(pa.scalar(width), len(rows)),
-        ]
+        arrays = _bucket_columns(schema, organization, width, pa.array(starts, pa.int64()), pa.array(ends, pa.int64()))
         arrays += _result_columns(ep, rows)
         arrays.append(pa.array(tomb, pa.bool_()))
         table = pa.Table.from_arrays(arrays, schema=schema)
@@ -119,15 +113,19 @@ def _flatten_parsed(ep: Endpoint, width: str, parsed: ParsedBuckets, lo: int, hi
     n = len(tomb)
     if n == 0:
         return Flattened(None, None, n_buckets, 0, 0)
-    ts = schema.field("start_time").type
-    arrays = [pa.repeat(pa.scalar(organization), n),
-              found["start_time"].cast(pa.timestamp("s")).cast(ts),
-              found["end_time"].cast(pa.timestamp("s")).cast(ts),
-              pa.repeat(pa.scalar(width), n)]
+    arrays = _bucket_columns(schema, organization, width, found["start_time"], found["end_time"])
     arrays += [found[c.name] for c in ep.columns]
     arrays.append(pa.array(tomb, pa.bool_()))
     n_empty = int(tomb.sum())
     return Flattened(pa.Table.from_arrays(arrays, schema=schema), None, n_buckets, n_empty, n - n_empty)
+
+
+def _bucket_columns(schema: pa.Schema, organization: str, width: str, starts: pa.Array,
+                    ends: pa.Array) -> list[pa.Array]:
+    """The columns every row repeats from its bucket: organization, start and end (from Unix seconds), width."""
+    ts = schema.field("start_time").type
+    return [pa.repeat(pa.scalar(organization), len(starts)), starts.cast(pa.timestamp("s")).cast(ts),
+            ends.cast(pa.timestamp("s")).cast(ts), pa.repeat(pa.scalar(width), len(starts))]
 
 
 def _result_columns(ep: Endpoint, rows: list[dict[str, Any]]) -> list[pa.Array]:

@@ -14,7 +14,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -33,7 +33,8 @@ from ..errors import (
 from ..summary import RunStats
 from .pages import BrokenPage, PageSplitter
 
-Buckets = Any  # a group of buckets: a list of dicts, or `parse.ParsedBuckets`
+if TYPE_CHECKING:
+    from .parse import Buckets  # imported when reading (it imports pyarrow)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHUNK_BYTES = 1 << 20

@@ -102,9 +102,7 @@ def rows_of(parsed: ParsedBuckets, lo: int, hi: int) -> tuple[dict[str, pa.Array
     inside = pc.and_(pc.greater_equal(starts, lo), pc.less(starts, hi))
     if not pc.all(inside).as_py():
         t = t.filter(inside)
-    t = t.combine_chunks()
-    lists = t.column("results").chunk(0) if t.column("results").num_chunks else pa.array(
-        [], t.schema.field("results").type)
+    lists = t.column("results").combine_chunks()
     n_buckets = t.num_rows
     offsets = lists.offsets.to_numpy()
     lengths = np.diff(offsets)  # a null list (no `results` at all) has length 0, as an empty one
