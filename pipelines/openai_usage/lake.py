@@ -91,7 +91,20 @@ class LakeClient:
 
     @contextmanager
     def execute_query(self, sql: str, *args: Any) -> Iterator[Any]:
-        yield self.con.execute(sql.replace("%s", "?"), list(args))  # a DuckDB result: fetchmany, as DB-API's
+        yield _Cursor(self.con.execute(sql.replace("%s", "?"), list(args)))
+
+
+class _Cursor:
+    """A DuckDB result read as dlt's cursors are: in Arrow batches."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def iter_arrow(self, chunk_size: int) -> Iterator[Any]:
+        import pyarrow as pa
+
+        for batch in self.result.to_arrow_reader(chunk_size):
+            yield pa.Table.from_batches([batch])
 
 
 @contextmanager

@@ -93,7 +93,7 @@ class Warehouse:
             if (shared := _SESSIONS.get(self._key)) is not None:
                 return dlt.destinations.duckdb(shared)  # dlt borrows copies of it and never closes it
             credentials = DuckDbCredentials(self._key)
-            credentials.global_config = {"memory_limit": _duckdb_memory()}
+            credentials.global_config = _duckdb_config()
             return dlt.destinations.duckdb(credentials)
         from dlt.common.destination.exceptions import UnknownDestinationModule
         from dlt.common.destination.reference import Destination
@@ -166,7 +166,7 @@ class Warehouse:
         import duckdb
 
         self._forget_state_without_file()  # before connecting creates the file
-        con = duckdb.connect(self._key, config={"memory_limit": _duckdb_memory()})
+        con = duckdb.connect(self._key, config=_duckdb_config())
         _SESSIONS[self._key] = con
         try:
             yield
@@ -193,6 +193,12 @@ class Warehouse:
 
 # A local DuckDB file -> the connection a load in this process shares (`Warehouse.session`).
 _SESSIONS: dict[str, Any] = {}
+
+
+def _duckdb_config() -> dict[str, Any]:
+    # DuckDB's allocator keeps what a query freed (measured: the restatement check's reads of 1.1M held rows left
+    # about 170 MB held after the queries had ended); its background thread hands it back to the system.
+    return {"memory_limit": _duckdb_memory(), "allocator_background_threads": True}
 
 
 def _duckdb_memory() -> str:
