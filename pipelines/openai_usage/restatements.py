@@ -81,7 +81,10 @@ class Snapshot:
         self.hold(pa.Table.from_pylist([row]))
 
     def hold(self, rows: pa.Table) -> None:
-        """Held rows: `start` and `end` (Unix seconds), `emptied`, then the dimensions and metrics by name."""
+        """Held rows: `start` and `end` (Unix seconds), `emptied`, then the dimensions and metrics by name. All of
+        them come before the first comparison, which seals the file."""
+        if self._reader is not None:
+            raise RuntimeError("held rows are added before the first comparison")
         starts = pc.unique(rows.column("start")).to_pylist()
         # Still open when it was read, or closed but within the time the API takes to report a period (costs:
         # 1d12h): its figures were partial, and their arrival is not a restatement.

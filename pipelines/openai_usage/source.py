@@ -149,6 +149,7 @@ def openai_usage_source(
     wanted = [w for _, plans in planned for w in _rereads(plans, opts, state, clock)]
     snapshots = held_rows(pipeline_ctx.pipeline(), wanted) if state else {}
     fresh = _fresh_tables(planned, held, clock) if held is not None and not table_format else set()
+    run.merges = run.merges or any(cat[p.name].table not in fresh for _, plans in planned for p in plans)
     resources = []
     for org, plans in planned:
         client = UsageClient(org.api_key, org.base_url, timeout=timeout, max_attempts=max_attempts,

@@ -59,6 +59,7 @@ class RunSummary:
     stats: RunStats = field(default_factory=RunStats)
     notes: list[str] = field(default_factory=list)  # how this run's ranges were chosen, where that is not obvious
     backfill: bool = False  # an exact range that leaves the incremental positions alone
+    merges: bool = False  # usage rows replace buckets a table may hold (delete-insert), not only append
     seconds: float = 0.0
     organizations: list[str] = field(default_factory=list)  # the organizations this run loaded (or tried to)
     failed: dict[str, str] = field(default_factory=dict)  # organization -> why its part of the run stopped

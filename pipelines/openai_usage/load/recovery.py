@@ -46,7 +46,7 @@ def finish_interrupted(pipeline: Any, wh: Warehouse) -> Any:
         return pipeline
     try:
         pipeline.normalize()
-        pipeline.load()
+        pipeline.load(workers=wh.load_workers(merges=True))
         return pipeline
     except Exception as e:  # a package we cannot finish must never block later runs
         log.warning("discarding an unfinishable package from an interrupted run (%s); its range is read again",

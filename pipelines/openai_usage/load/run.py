@@ -134,7 +134,7 @@ def _run_load(req: LoadRequest, progress: Progress | None) -> RunSummary:
                 pipeline.extract(source, loader_file_format="parquet" if wh.local else None)
                 release_memory()
                 pipeline.normalize()
-                pipeline.load()
+                pipeline.load(workers=wh.load_workers(merges=summary.merges))
         except PipelineStepFailed as e:
             cause = root_cause(e)
             if isinstance(cause, OpenAIUsageError):
