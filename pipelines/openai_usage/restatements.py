@@ -111,20 +111,20 @@ class Snapshot:
             self._spans.append((span["min"].as_py(), span["max"].as_py()))
             self._writer.write_table(rows_group, row_group_size=GROUP_ROWS)
 
-    def _held(self, wanted: set[int]) -> pa.Table | None:
-        """The held rows with groups, of these buckets."""
+    def _held(self, wanted: pa.Array) -> pa.Table | None:
+        """The held rows with groups, of these buckets (sorted bucket starts)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
             self._reader = pq.ParquetFile(self._file)
         if self._reader is None:
             return None
-        lo, hi = min(wanted), max(wanted)
+        lo, hi = wanted[0].as_py(), wanted[-1].as_py()
         groups = [i for i, (a, b) in enumerate(self._spans) if a <= hi and b >= lo]
         if not groups:
             return None
         rows = self._reader.read_row_groups(groups)
-        return rows.filter(pc.is_in(rows.column("start"), pa.array(sorted(wanted), pa.int64())))
+        return rows.filter(pc.is_in(rows.column("start"), wanted))
 
     def compare(self, table: pa.Table, detected_at: int) -> pa.Table | None:
         """Restatement rows for the buckets of `table` (a flattened part) that were held; None if nothing moved."""
@@ -136,10 +136,11 @@ class Snapshot:
             return None
         self.pending -= wanted  # compared once, even if a bucket came twice
         read = table.select(["_bucket_emptied", *self.dims, *self.metrics]).append_column("start", starts)
-        read = read.filter(pc.and_(pc.is_in(starts, pa.array(sorted(wanted), pa.int64())),
+        keys = pa.array(sorted(wanted), pa.int64())
+        read = read.filter(pc.and_(pc.is_in(starts, keys),
                                    pc.invert(pc.fill_null(read.column("_bucket_emptied"), False))))
         read = read.select(["start", *self.dims, *self.metrics])
-        held = self._held(wanted)
+        held = self._held(keys)
         if held is None:
             held = read.schema.empty_table()
         if _same_rows(held, read):
