@@ -158,35 +158,3 @@ def test_every_endpoint_at_two_widths_reaches_exactly_the_concurrency(org, db):
             assert_matches_truth(db, org, name, start, width=width)
             assert s.tables[catalogue.endpoints()[name].table if name == "costs" else
                             f"{catalogue.endpoints()[name].table} ({width})"].buckets > 0
-
-
-def test_pages_are_decoded_no_more_at_once_than_allowed_while_requests_stay_in_flight(org, db, monkeypatch):
-    """Decoding is capped by the cores (`DECODERS`), not by the requests in flight: with one decoder and eight
-    requests in flight, decodes never overlap, the slots still fill, and the totals are exact."""
-    import threading
-    import time
-
-    from openai_usage.extract import http, parse
-
-    monkeypatch.setattr(http, "DECODERS", 1)
-    real, lock, busy, most = parse.parse, threading.Lock(), [0], [0]
-
-    def slow_parse(ep, raw):
-        with lock:
-            busy[0] += 1
-            most[0] = max(most[0], busy[0])
-        try:
-            time.sleep(0.02)  # long enough that decodes of pages arriving together would overlap
-            return real(ep, raw)
-        finally:
-            with lock:
-                busy[0] -= 1
-
-    monkeypatch.setattr(parse, "parse", slow_parse)
-    start = midnight(NOW) - 6 * DAY
-    with Sandbox(org, latency_ms=30) as sb:
-        load(sb, db, start=start, bucket_width="1h", concurrency=8, directory=False)
-        assert sb.stats["peak_in_flight"] == 8
-    assert most[0] == 1
-    for name in ("completions", "embeddings", "images"):
-        assert_matches_truth(db, org, name, start, width="1h")

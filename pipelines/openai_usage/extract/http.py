@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -41,10 +40,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHUNK_BYTES = 1 << 20
 GROUP_BYTES = 2 << 20  # decode this much JSON at a time: about 5k results, ~10 MB as Python objects
 BUFFER_BYTES = 4 << 20  # a page up to this size is read whole, and its request slot freed, before it is decoded
-# Groups decoded at once, one per core, whatever the requests in flight. Every window's thread decodes the pages it
-# read; more decodes than cores only wait on each other for the CPU, each holding its bytes and half-built columns
-# (a 5.7M-row backfill at --concurrency 8: peak 498 -> 452 MB).
-DECODERS = os.cpu_count() or 1
 PAGES_PER_SLOT = 4  # pages read and not yet handed on, at most, per request slot
 ADMIN_KEY_HELP = ("an organization admin key (sk-admin-...) is needed: create one at "
                   "https://platform.openai.com/settings/organization/admin-keys and set OPENAI_ADMIN_KEY")
@@ -124,7 +119,6 @@ class UsageClient:
         self.limit = AdaptiveLimit(concurrency)
         # Pages read and not yet handed on (see `_read_page`): bounds memory once slots no longer do.
         self.buffers = AdaptiveLimit(PAGES_PER_SLOT * concurrency)
-        self.decoders = threading.Semaphore(DECODERS)
         self.max_backoff = max_backoff
         self.timeout = timeout
         self.headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "openai-usage-pipeline"}
@@ -193,7 +187,7 @@ class UsageClient:
                                 group, size = [], 0
                         if buffered > BUFFER_BYTES:  # a large page: streamed on, holding its slot
                             for g in held:
-                                yield self._decoded(decode, g)
+                                yield decode(g)
                             held = []
                     if group:
                         held.append(group)
@@ -201,11 +195,7 @@ class UsageClient:
             self.limit.succeeded()
             with self._mapped_errors(path):
                 for g in held:
-                    yield self._decoded(decode, g)
-
-    def _decoded(self, decode: Callable[[list[bytes]], Buckets], group: list[bytes]) -> Buckets:
-        with self.decoders:  # released before the group is handed on: the caller may wait for dlt to take it
-            return decode(group)
+                    yield decode(g)
 
     @contextlib.contextmanager
     def _mapped_errors(self, path: str) -> Iterator[None]:
